@@ -1,0 +1,3 @@
+module github.com/geosteer/geosteer
+
+go 1.26.0
