@@ -8,14 +8,14 @@
 //
 // Data flows one way through the packages, and none imports one to its right:
 //
-//	geo → cidr → steer → backend
+//		geo → cidr → steer → backend
 //
-//   - [github.com/geosteer/geosteer/cidr]: IPv4/IPv6 prefix sets, parsing of
-//     operators' prefix lists, aggregation to the minimal CIDR list, set
-//     algebra, and compiled lookup tables.
-//   - geo: country data sources (MaxMind DB, CSV, zone files, RIR statistics).
-//   - steer: the policy, its file format and its compilation into a plan.
-//   - backend: rendering and applying the plan (routeros, nftables, splitter).
+//	  - [github.com/geosteer/geosteer/cidr]: IPv4/IPv6 prefix sets, parsing of
+//	    operators' prefix lists, aggregation to the minimal CIDR list, set
+//	    algebra, and compiled lookup tables.
+//	  - geo: country data sources (MaxMind DB, CSV, zone files, RIR statistics).
+//	  - steer: the policy, its file format and its compilation into a plan.
+//	  - backend: rendering and applying the plan (routeros, nftables, splitter).
 //
 // The root package holds only this overview.
 package geosteer
