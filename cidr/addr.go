@@ -1,6 +1,7 @@
 package cidr
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"net/netip"
 )
@@ -85,13 +86,7 @@ func from4(a netip.Addr) a4 {
 
 func from6(a netip.Addr) a6 {
 	b := a.As16()
-	return a6{be64(b[:8]), be64(b[8:])}
-}
-
-func be64(b []byte) uint64 {
-	_ = b[7]
-	return uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
-		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7])
+	return a6{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
 }
 
 func (a a4) addr() netip.Addr {
@@ -100,9 +95,7 @@ func (a a4) addr() netip.Addr {
 
 func (a a6) addr() netip.Addr {
 	var b [16]byte
-	for i := 0; i < 8; i++ {
-		b[i] = byte(a.hi >> (56 - 8*i))
-		b[8+i] = byte(a.lo >> (56 - 8*i))
-	}
+	binary.BigEndian.PutUint64(b[:8], a.hi)
+	binary.BigEndian.PutUint64(b[8:], a.lo)
 	return netip.AddrFrom16(b)
 }

@@ -21,8 +21,8 @@ type Builder struct {
 	set Set // everything up to the pending batch
 
 	// The pending batch: additions or removals (never both), unsorted.
-	add4, rem4 []r4
-	add6, rem6 []r6
+	add4, rem4 batch[a4]
+	add6, rem6 batch[a6]
 
 	errs []error
 }
@@ -39,8 +39,8 @@ func (b *Builder) AddRange(r netipx.IPRange) { b.rangeOp(r, true) }
 // AddSet adds every address of s.
 func (b *Builder) AddSet(s Set) {
 	b.switchTo(true)
-	b.add4 = append(b.add4, s.v4...)
-	b.add6 = append(b.add6, s.v6...)
+	b.add4.pushAll(s.v4)
+	b.add6.pushAll(s.v6)
 }
 
 // AddIPSet adds every address of a netipx.IPSet.
@@ -62,8 +62,8 @@ func (b *Builder) RemoveRange(r netipx.IPRange) { b.rangeOp(r, false) }
 // RemoveSet removes every address of s.
 func (b *Builder) RemoveSet(s Set) {
 	b.switchTo(false)
-	b.rem4 = append(b.rem4, s.v4...)
-	b.rem6 = append(b.rem6, s.v6...)
+	b.rem4.pushAll(s.v4)
+	b.rem6.pushAll(s.v6)
 }
 
 // Set returns the set built so far and, joined, the errors of every invalid
@@ -79,27 +79,23 @@ func (b *Builder) errorf(format string, args ...any) {
 
 // switchTo makes the pending batch hold additions (add) or removals.
 func (b *Builder) switchTo(add bool) {
-	if add && (len(b.rem4) > 0 || len(b.rem6) > 0) || !add && (len(b.add4) > 0 || len(b.add6) > 0) {
+	if add && !(b.rem4.empty() && b.rem6.empty()) || !add && !(b.add4.empty() && b.add6.empty()) {
 		b.flush()
 	}
 }
 
 func (b *Builder) flush() {
-	if len(b.add4) > 0 {
-		b.set.v4 = union(b.set.v4, normalize4(b.add4))
-		b.add4 = nil // now owned by the set
+	if !b.add4.empty() {
+		b.set.v4 = union(b.set.v4, normalize4(b.add4.take()))
 	}
-	if len(b.add6) > 0 {
-		b.set.v6 = union(b.set.v6, normalize6(b.add6))
-		b.add6 = nil
+	if !b.add6.empty() {
+		b.set.v6 = union(b.set.v6, normalize6(b.add6.take()))
 	}
-	if len(b.rem4) > 0 {
-		b.set.v4 = difference(b.set.v4, normalize4(b.rem4))
-		b.rem4 = b.rem4[:0]
+	if !b.rem4.empty() {
+		b.set.v4 = difference(b.set.v4, normalize4(b.rem4.take()))
 	}
-	if len(b.rem6) > 0 {
-		b.set.v6 = difference(b.set.v6, normalize6(b.rem6))
-		b.rem6 = b.rem6[:0]
+	if !b.rem6.empty() {
+		b.set.v6 = difference(b.set.v6, normalize6(b.rem6.take()))
 	}
 }
 
@@ -116,17 +112,17 @@ func (b *Builder) prefix(p netip.Prefix, add bool) {
 	if a.Is4() {
 		r := prefixRange4(from4(a), n)
 		if add {
-			b.add4 = append(b.add4, r)
+			b.add4.push(r)
 		} else {
-			b.rem4 = append(b.rem4, r)
+			b.rem4.push(r)
 		}
 		return
 	}
-	r := prefixRange6(from6(a.WithZone("")), n)
+	r := prefixRange6(from6(a), n)
 	if add {
-		b.add6 = append(b.add6, r)
+		b.add6.push(r)
 	} else {
-		b.rem6 = append(b.rem6, r)
+		b.rem6.push(r)
 	}
 }
 
@@ -151,17 +147,17 @@ func (b *Builder) rangeOp(r netipx.IPRange, add bool) {
 	if lo.Is4() {
 		r := r4{from4(lo), from4(hi)}
 		if add {
-			b.add4 = append(b.add4, r)
+			b.add4.push(r)
 		} else {
-			b.rem4 = append(b.rem4, r)
+			b.rem4.push(r)
 		}
 		return
 	}
 	r6 := r6{from6(lo), from6(hi)}
 	if add {
-		b.add6 = append(b.add6, r6)
+		b.add6.push(r6)
 	} else {
-		b.rem6 = append(b.rem6, r6)
+		b.rem6.push(r6)
 	}
 }
 
@@ -171,7 +167,17 @@ func normalize4(rs []r4) []r4 {
 	if !slices.IsSortedFunc(rs, func(x, y r4) int { return int64cmp(int64(x.lo), int64(y.lo)) }) {
 		radixSort4(rs)
 	}
-	return mergeSorted(rs)
+	out := rs[:0]
+	for _, r := range rs {
+		// Written out for IPv4: the generic appendMerge calls a4's methods
+		// through a dictionary, which costs a third of this loop.
+		if n := len(out); n > 0 && uint64(r.lo) <= uint64(out[n-1].hi)+1 {
+			out[n-1].hi = max(out[n-1].hi, r.hi)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 func normalize6(rs []r6) []r6 {
