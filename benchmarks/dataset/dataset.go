@@ -38,14 +38,15 @@ func Path(tb testing.TB) string { return testenv.SharedFile(tb, DB) }
 // prefixes, aliased IPv4 subtrees inside IPv6 skipped, in file order.
 func Networks(tb testing.TB) []Network {
 	path := Path(tb)
-	once.Do(func() { networks, loadErr = load(path) })
+	once.Do(func() { networks, loadErr = Load(path) })
 	if loadErr != nil {
 		tb.Fatal(loadErr)
 	}
 	return networks
 }
 
-func load(path string) ([]Network, error) {
+// Load reads every network of the database at path (see Networks).
+func Load(path string) ([]Network, error) {
 	db, err := maxminddb.Open(path)
 	if err != nil {
 		return nil, err
