@@ -14,14 +14,15 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$here"
 go run ./cmd/netlist -family 4 "$db" US CA GB AU NZ IE >"$tmp/A.txt"
 go run ./cmd/netlist -family 4 "$db" >"$tmp/B.txt"
-go run ./cmd/netlist -family 6 "$db" US CA GB AU NZ IE >"$tmp/C.txt"
 go run ./cmd/netlist -family 4 -shuffle 1 "$db" >"$tmp/D.txt"
 (cd .. && go build -o "$tmp/cidrmerge" ./examples/cidrmerge)
 echo "| input | lines | prefixes out | cidrmerge CPU ms | iprange CPU ms | iprange/cidrmerge | outputs |"
 echo "|---|---:|---:|---:|---:|---:|---|"
-for in in A B C D; do
+# iprange 1.0.4 is IPv4-only (on the IPv6 input C it waits forever), so C
+# is not compared here; the Go benchmarks compare C against netipx.
+for in in A B D; do
 	"$tmp/cidrmerge" -q "$tmp/$in.txt" >"$tmp/$in.geosteer"
-	iprange "$tmp/$in.txt" >"$tmp/$in.iprange" 2>/dev/null || true
+	timeout 60 iprange "$tmp/$in.txt" >"$tmp/$in.iprange" 2>/dev/null </dev/null || true
 	# iprange prints a single address without /32; compare with that undone.
 	if awk '!/\// {$0 = $0 "/32"} 1' "$tmp/$in.iprange" | cmp -s - "$tmp/$in.geosteer"; then same=identical; else same=differ; fi
 	python3 - "$runs" "$in" "$(wc -l <"$tmp/$in.txt")" "$(wc -l <"$tmp/$in.geosteer")" "$same" \
