@@ -286,15 +286,21 @@ func (s *Server) acceptLoop() {
 			s.count(func(st *Stats) { st.Rejected++ })
 			continue
 		}
-		s.nconn++
-		c := newConn(s, nc, s.nconn)
-		s.conns[c] = true
+		s.startConn(nc)
 		s.connMu.Unlock()
-		s.count(func(st *Stats) { st.Connections++ })
-		s.wg.Add(2)
-		go c.readLoop()
-		go c.writeLoop()
 	}
+}
+
+// startConn serves an accepted connection; s.connMu must be held.
+func (s *Server) startConn(nc net.Conn) *conn {
+	s.nconn++
+	c := newConn(s, nc, s.nconn)
+	s.conns[c] = true
+	s.count(func(st *Stats) { st.Connections++ })
+	s.wg.Add(2)
+	go c.readLoop()
+	go c.writeLoop()
+	return c
 }
 
 // countingReader counts bytes read from a connection.
@@ -345,10 +351,12 @@ type conn struct {
 
 	// running commands by tag; guarded by s.mu.
 	running map[string]*running
+
+	readDone chan struct{} // closed when the reader has ended
 }
 
 func newConn(s *Server, nc net.Conn, id int) *conn {
-	c := &conn{s: s, nc: nc, id: id, running: map[string]*running{}}
+	c := &conn{s: s, nc: nc, id: id, running: map[string]*running{}, readDone: make(chan struct{})}
 	c.br = bufio.NewReaderSize(countingReader{nc, s}, 64<<10)
 	c.qcond = sync.NewCond(&c.qmu)
 	return c
@@ -424,6 +432,7 @@ func (c *conn) stopQueue() {
 // readLoop reads sentences and runs them in order.
 func (c *conn) readLoop() {
 	defer c.s.wg.Done()
+	defer close(c.readDone)
 	defer c.shutdown()
 	for {
 		words, err := readSentence(c.br)
