@@ -204,8 +204,8 @@ func TestPrintQueries(t *testing.T) {
 		{[]string{"?list=b", "?list=c", "?#|"}, "*2=10.0.0.2 *4=10.0.0.4"},
 		{[]string{"?list=a", "?#!"}, "*2=10.0.0.2 *4=10.0.0.4"},
 		{[]string{"?list=a", "?comment", "?#&!"}, "*2=10.0.0.2 *3=10.0.0.3 *4=10.0.0.4 *5=10.0.0.1"},
-		{[]string{"?list=a", "?list=b", "?#0"}, ""},          // a ∧ b ∧ a
-		{[]string{"?list=b", "?#.|"}, "*2=10.0.0.2"},          // b ∨ b
+		{[]string{"?list=a", "?list=b", "?#0"}, ""},  // a ∧ b ∧ a
+		{[]string{"?list=b", "?#.|"}, "*2=10.0.0.2"}, // b ∨ b
 		{[]string{"?>.id=*2", "?<.id=*5"}, "*3=10.0.0.3 *4=10.0.0.4"},
 	} {
 		r := run(t, c, append([]string{p, "=.proplist=.id,address"}, tc.q...)...)
