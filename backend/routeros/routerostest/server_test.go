@@ -1,6 +1,8 @@
 package routerostest
 
 import (
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -40,13 +42,16 @@ func TestLegacyChallengeLogin(t *testing.T) {
 	if got[0] != "!done" || !strings.HasPrefix(got[1], "=ret=") || len(got[1]) != 5+32 {
 		t.Fatalf("challenge: %q", got)
 	}
-	// go-routeros computes the response when it sees =ret=; exercise that
-	// path by replaying its algorithm through a second client below.
-	c, err := clientAs(t, srv, "u", "p")
-	if err != nil {
-		t.Fatal(err)
+	ch, _ := hex.DecodeString(strings.TrimPrefix(got[1], "=ret="))
+	sum := md5.Sum(append(append([]byte{0}, "p"...), ch...))
+	r.send("/login", "=name=u", "=response=00"+hex.EncodeToString(sum[:]))
+	if got := r.until(); !slices.Equal(got, []string{"!done"}) {
+		t.Fatalf("challenge response: %q", got)
 	}
-	run(t, c, "/system/resource/print")
+	r.send("/system/resource/print", "=.proplist=platform")
+	if got := r.until(); !slices.Equal(got, []string{"!re =platform=MikroTik", "!done"}) {
+		t.Fatalf("after legacy login: %q", got)
+	}
 }
 
 func TestPreLoginIsFatal(t *testing.T) {
