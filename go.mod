@@ -2,4 +2,7 @@ module github.com/geosteer/geosteer
 
 go 1.26.0
 
-require go4.org/netipx v0.0.0-20260823151212-3075585bcbeb
+require (
+	github.com/go-routeros/routeros/v3 v3.0.1
+	go4.org/netipx v0.0.0-20260823151212-3075585bcbeb
+)

@@ -1,0 +1,164 @@
+package routerostest
+
+import (
+	"strconv"
+	"strings"
+)
+
+// prop is one property of a printed item; items keep RouterOS's field order.
+type prop struct{ k, v string }
+
+// item is one printed row.
+type item []prop
+
+func (it item) get(k string) (string, bool) {
+	for _, p := range it {
+		if p.k == k {
+			return p.v, true
+		}
+	}
+	return "", false
+}
+
+// query is a compiled list of query words (without the leading '?').
+type query []string
+
+// eval runs the RouterOS query stack machine against one item.
+//
+// Every plain query word pushes one boolean; "#ops" words operate on the
+// stack: '!' negates the top, '&' and '|' pop two and push the result, '.'
+// pushes a copy of the top, and a decimal number pushes a copy of the value
+// at that index (0 is the bottom). After all words the stack is ANDed; an
+// empty stack is true. A malformed stack operation returns ok=false, which
+// the caller turns into a trap.
+//
+// unconfirmed: the index base of digit operations, and what RouterOS does on
+// stack underflow (here: a trap).
+func (q query) eval(it item) (match, ok bool) {
+	var st []bool
+	for _, w := range q {
+		if strings.HasPrefix(w, "#") {
+			ops := w[1:]
+			for i := 0; i < len(ops); i++ {
+				c := ops[i]
+				switch {
+				case c == '!':
+					if len(st) < 1 {
+						return false, false
+					}
+					st[len(st)-1] = !st[len(st)-1]
+				case c == '&' || c == '|':
+					if len(st) < 2 {
+						return false, false
+					}
+					a, b := st[len(st)-2], st[len(st)-1]
+					st = st[:len(st)-2]
+					if c == '&' {
+						st = append(st, a && b)
+					} else {
+						st = append(st, a || b)
+					}
+				case c == '.':
+					if len(st) < 1 {
+						return false, false
+					}
+					st = append(st, st[len(st)-1])
+				case c >= '0' && c <= '9':
+					j := i
+					for j < len(ops) && ops[j] >= '0' && ops[j] <= '9' {
+						j++
+					}
+					n, err := strconv.Atoi(ops[i:j])
+					if err != nil || n >= len(st) {
+						return false, false
+					}
+					st = append(st, st[n])
+					i = j - 1
+				default:
+					return false, false
+				}
+			}
+			continue
+		}
+		st = append(st, evalWord(w, it))
+	}
+	for _, b := range st {
+		if !b {
+			return false, true
+		}
+	}
+	return true, true
+}
+
+// evalWord evaluates one non-stack query word.
+func evalWord(w string, it item) bool {
+	switch {
+	case strings.HasPrefix(w, "-"):
+		_, has := it.get(w[1:])
+		return !has
+	case strings.HasPrefix(w, "="):
+		k, v, _ := strings.Cut(w[1:], "=")
+		got, has := it.get(k)
+		return has && got == v
+	case strings.HasPrefix(w, "<"), strings.HasPrefix(w, ">"):
+		k, v, found := strings.Cut(w[1:], "=")
+		got, has := it.get(k)
+		if !found || !has {
+			return false
+		}
+		c := compareValues(got, v)
+		if w[0] == '<' {
+			return c < 0
+		}
+		return c > 0
+	default:
+		k, v, found := strings.Cut(w, "=")
+		got, has := it.get(k)
+		if !found {
+			return has
+		}
+		return has && got == v
+	}
+}
+
+// compareValues orders two property values: numerically when both are
+// decimal numbers or both are *HEX ids, else as strings.
+// unconfirmed: RouterOS compares by the property's type (addresses, times).
+func compareValues(a, b string) int {
+	if x, ok := numValue(a); ok {
+		if y, ok := numValue(b); ok {
+			switch {
+			case x < y:
+				return -1
+			case x > y:
+				return 1
+			}
+			return 0
+		}
+	}
+	return strings.Compare(a, b)
+}
+
+func numValue(s string) (uint64, bool) {
+	if strings.HasPrefix(s, "*") {
+		n, err := strconv.ParseUint(s[1:], 16, 64)
+		return n, err == nil
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	return n, err == nil
+}
+
+// project applies .proplist: the named properties in the requested order,
+// skipping ones the item lacks. A nil list keeps the item whole.
+func project(it item, proplist []string) item {
+	if proplist == nil {
+		return it
+	}
+	out := make(item, 0, len(proplist))
+	for _, k := range proplist {
+		if v, ok := it.get(k); ok {
+			out = append(out, prop{k, v})
+		}
+	}
+	return out
+}
