@@ -6,16 +6,17 @@
 // that provably agree: MikroTik RouterOS, Linux nftables, or an in-process Go
 // connection splitter.
 //
-// Data flows one way through the packages, and none imports one to its right:
+// Data flows one way, from country data to enforcement:
 //
-//		geo → cidr → steer → backend
+//	geo → cidr → steer → backend
 //
-//	  - [github.com/geosteer/geosteer/cidr]: IPv4/IPv6 prefix sets, parsing of
-//	    operators' prefix lists, aggregation to the minimal CIDR list, set
-//	    algebra, and compiled lookup tables.
-//	  - geo: country data sources (MaxMind DB, CSV, zone files, RIR statistics).
-//	  - steer: the policy, its file format and its compilation into a plan.
-//	  - backend: rendering and applying the plan (routeros, nftables, splitter).
+// Package [github.com/geosteer/geosteer/cidr] holds IPv4/IPv6 prefix sets,
+// the parsing of operators' prefix lists, aggregation to the minimal CIDR
+// list, set algebra and compiled lookup tables; it imports no other package
+// of the project. Package geo turns country databases (MaxMind DB, CSV, zone
+// files, RIR statistics) into cidr sets; steer compiles the policy into a
+// backend-neutral plan; the backend packages render and apply the plan. Each
+// imports only packages before it in that chain, and cidr.
 //
 // The root package holds only this overview.
 package geosteer
