@@ -1,0 +1,84 @@
+package steer
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/geosteer/geosteer/cidr"
+	"go4.org/netipx"
+)
+
+// seedPlan is the seed's setup written out by hand: "not english" to the
+// strict server on both MX addresses, then each MX splitting the IPv4 space
+// in halves, rotated on the second MX.
+func seedPlan(t *testing.T) *Plan {
+	var b cidr.Builder
+	b.AddPrefix(netip.MustParsePrefix("192.0.2.0/24"))
+	b.AddPrefix(netip.MustParsePrefix("198.51.100.0/24"))
+	english, _ := b.Set()
+	mx1, mx2 := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2")
+	a, bb, f := netip.MustParseAddrPort("10.0.0.1:25"), netip.MustParseAddrPort("10.0.0.2:25"), netip.MustParseAddrPort("10.0.0.3:25")
+	lower := netipx.MustParseIPRange("0.0.0.0-127.255.255.255")
+	upper := netipx.MustParseIPRange("128.0.0.0-255.255.255.255")
+	p := &Plan{
+		Sets: []Set{{Name: "english", Addrs: english}},
+		Rules: []Rule{
+			{Name: "foreign-mx1", Family: 4, DstAddr: mx1, DstPort: 25, SrcSet: "english", SrcSetNot: true, Target: "foreign", To: f},
+			{Name: "foreign-mx2", Family: 4, DstAddr: mx2, DstPort: 25, SrcSet: "english", SrcSetNot: true, Target: "foreign", To: f},
+			{Name: "split-mx1-0", Family: 4, DstAddr: mx1, DstPort: 25, Src: lower, Target: "a", To: a},
+			{Name: "split-mx1-1", Family: 4, DstAddr: mx1, DstPort: 25, Src: upper, Target: "b", To: bb},
+			{Name: "split-mx2-0", Family: 4, DstAddr: mx2, DstPort: 25, Src: lower, Target: "b", To: bb},
+			{Name: "split-mx2-1", Family: 4, DstAddr: mx2, DstPort: 25, Src: upper, Target: "a", To: a},
+		},
+	}
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestPlanRoute(t *testing.T) {
+	p := seedPlan(t)
+	mx1, mx2 := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2")
+	tests := []struct {
+		src  string
+		dst  netip.Addr
+		port uint16
+		want string // target, or "" for no match
+	}{
+		{"192.0.2.7", mx1, 25, "b"},                               // english, upper half
+		{"192.0.2.7", mx2, 25, "a"},                               // the other server on the second MX
+		{"::ffff:192.0.2.7", mx1, 25, "b"},                        // dual-stack listener form
+		{"198.51.100.1", mx1, 25, "b"},                            // english
+		{"8.8.8.8", mx1, 25, "foreign"},                           // not english
+		{"8.8.8.8", mx2, 25, "foreign"},                           //
+		{"192.0.2.7", mx1, 587, ""},                               // other port
+		{"192.0.2.7", netip.MustParseAddr("203.0.113.9"), 25, ""}, // not an entry point
+	}
+	for _, tt := range tests {
+		d := p.Route(netip.MustParseAddr(tt.src), tt.dst, tt.port)
+		if d.Target != tt.want || d.Matched() != (tt.want != "") {
+			t.Errorf("Route(%s, %v, %d) = %+v, want %q", tt.src, tt.dst, tt.port, d, tt.want)
+		}
+	}
+}
+
+func TestPlanValidate(t *testing.T) {
+	bad := []func(p *Plan){
+		func(p *Plan) { p.Sets = append(p.Sets, p.Sets[0]) },
+		func(p *Plan) { p.Sets[0].Name = "English" },
+		func(p *Plan) { p.Rules[0].SrcSet = "nope" },
+		func(p *Plan) { p.Rules[1].Name = p.Rules[0].Name },
+		func(p *Plan) { p.Rules[0].Family = 6 },
+		func(p *Plan) { p.Rules[0].To = netip.MustParseAddrPort("[2001:db8::1]:25") },
+		func(p *Plan) { p.Rules[2].Src = netipx.MustParseIPRange("::-::1") },
+		func(p *Plan) { p.Rules[0].DstPort = 0 },
+	}
+	for i, mutate := range bad {
+		p := seedPlan(t)
+		mutate(p)
+		if err := p.Validate(); err == nil {
+			t.Errorf("mutation %d: Validate accepted a broken plan", i)
+		}
+	}
+}
