@@ -2,4 +2,9 @@ module github.com/geosteer/geosteer
 
 go 1.26.0
 
-require go4.org/netipx v0.0.0-20260823151212-3075585bcbeb
+require (
+	github.com/oschwald/maxminddb-golang/v2 v2.9.0
+	go4.org/netipx v0.0.0-20260823151212-3075585bcbeb
+)
+
+require golang.org/x/sys v0.49.0 // indirect
