@@ -8,9 +8,6 @@ require (
 	go4.org/netipx v0.0.0-20260823151212-3075585bcbeb
 )
 
-require (
-	github.com/maxmind/mmdbwriter v1.2.0 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-)
+require golang.org/x/sys v0.49.0 // indirect
 
 replace github.com/geosteer/geosteer => ../

@@ -122,8 +122,6 @@ func newLoader(ctx context.Context, name, kind string, opts *Options, lines bool
 		}
 	}
 	l.b4.lines, l.b6.lines = lines, lines
-	isOther := func(lb uint16) bool { return lb == l.other && lb != 0 }
-	l.b4.mergeable, l.b6.mergeable = isOther, isOther
 	return l, nil
 }
 
@@ -136,6 +134,7 @@ func (l *loader) label(cc Country, continent, file string) (uint16, error) {
 				return 0, fmt.Errorf("geo: %s: more than 65,535 distinct origins", l.name)
 			}
 			l.other = uint16(len(l.origins))
+			l.b4.other, l.b6.other = l.other, l.other
 			l.origins = append(l.origins, origin{other: true, file: file})
 		}
 		return l.other, nil
@@ -173,7 +172,7 @@ func (l *loader) errorf(err error) error {
 // cancellation now and then.
 func (l *loader) tick() error {
 	l.progress++
-	if l.progress%progressEvery != 0 {
+	if l.progress&(progressEvery-1) != 0 {
 		return nil
 	}
 	if l.opts.Progress != nil {

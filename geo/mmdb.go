@@ -2,7 +2,6 @@ package geo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -108,7 +107,7 @@ func loadMMDB(ctx context.Context, name string, r *maxminddb.Reader, ra io.Reade
 
 	var (
 		sch       schema
-		cache     = map[uintptr]uint16{}
+		cache     = newOffsetCache(size)
 		lastOff   = ^uintptr(0)
 		lastLabel uint16
 		lastOK    bool // last record carried a country
@@ -132,7 +131,7 @@ func loadMMDB(ctx context.Context, name string, r *maxminddb.Reader, ra io.Reade
 		}
 		off := res.Offset()
 		if off != lastOff {
-			lb, ok := cache[off]
+			lb, ok := cache.get(off)
 			if !ok {
 				if sch == schemaUnknown {
 					sch, err = detectSchema(res)
@@ -147,7 +146,7 @@ func loadMMDB(ctx context.Context, name string, r *maxminddb.Reader, ra io.Reade
 					}
 					continue
 				}
-				cache[off] = lb
+				cache.put(off, lb)
 			}
 			lastOff, lastLabel = off, lb
 			lastOK = lb != 0
@@ -264,7 +263,7 @@ func checkTree(ra io.ReaderAt, size int64, md maxminddb.Metadata) error {
 	if n == 0 || n > uint64(size)/nodeBytes {
 		return fmt.Errorf("node count %d does not fit a %d-byte file", n, size)
 	}
-	read := func(buf []byte, i uint64) (left, right uint64) {
+	read := func(buf []byte) (left, right uint64) {
 		switch md.RecordSize {
 		case 24:
 			left = uint64(buf[0])<<16 | uint64(buf[1])<<8 | uint64(buf[2])
@@ -272,7 +271,7 @@ func checkTree(ra io.ReaderAt, size int64, md maxminddb.Metadata) error {
 		case 28:
 			left = uint64(buf[3]&0xf0)<<20 | uint64(buf[0])<<16 | uint64(buf[1])<<8 | uint64(buf[2])
 			right = uint64(buf[3]&0x0f)<<24 | uint64(buf[4])<<16 | uint64(buf[5])<<8 | uint64(buf[6])
-		case 32:
+		default:
 			left = uint64(buf[0])<<24 | uint64(buf[1])<<16 | uint64(buf[2])<<8 | uint64(buf[3])
 			right = uint64(buf[4])<<24 | uint64(buf[5])<<16 | uint64(buf[6])<<8 | uint64(buf[7])
 		}
@@ -286,24 +285,15 @@ func checkTree(ra io.ReaderAt, size int64, md maxminddb.Metadata) error {
 			if _, err := ra.ReadAt(buf[:nodeBytes], int64(ipv4Start*nodeBytes)); err != nil {
 				return fmt.Errorf("reading node %d: %w", ipv4Start, err)
 			}
-			ipv4Start, _ = read(buf[:], ipv4Start)
+			ipv4Start, _ = read(buf[:])
 		}
 	}
+	// seen marks nodes that have a parent. The root and the IPv4 root
+	// start marked: the root may have none, the IPv4 root many.
 	seen := make([]uint64, (n+63)/64)
-	mark := func(p uint64) error {
-		if p >= n || p == ipv4Start {
-			return nil
-		}
-		if p == 0 {
-			return errors.New("search tree points back to its root")
-		}
-		w, b := p/64, uint64(1)<<(p%64)
-		if seen[w]&b != 0 {
-			return fmt.Errorf("search tree node %d has two parents", p)
-		}
-		seen[w] |= b
-		return nil
-	}
+	seen[0] |= 1
+	seen[ipv4Start/64] |= 1 << (ipv4Start % 64)
+	var dup uint64 // a node with two parents, or 0 (the root cannot be one)
 	buf := make([]byte, 64<<10-(64<<10)%nodeBytes)
 	for i := uint64(0); i < n; {
 		chunk := min(uint64(len(buf))/nodeBytes, n-i)
@@ -311,16 +301,59 @@ func checkTree(ra io.ReaderAt, size int64, md maxminddb.Metadata) error {
 		if _, err := ra.ReadAt(b, int64(i*nodeBytes)); err != nil {
 			return fmt.Errorf("reading search tree: %w", err)
 		}
-		for j := uint64(0); j < chunk; j++ {
-			left, right := read(b[j*nodeBytes:], i+j)
-			if err := mark(left); err != nil {
-				return err
+		for len(b) >= int(nodeBytes) {
+			left, right := read(b)
+			b = b[nodeBytes:]
+			// Pointers ≥ n are data or "none": leaves.
+			if left < n {
+				w, m := left/64, uint64(1)<<(left%64)
+				if seen[w]&m != 0 && left != ipv4Start {
+					dup = left
+				}
+				seen[w] |= m
 			}
-			if err := mark(right); err != nil {
-				return err
+			if right < n {
+				w, m := right/64, uint64(1)<<(right%64)
+				if seen[w]&m != 0 && right != ipv4Start {
+					dup = right
+				}
+				seen[w] |= m
 			}
+		}
+		if dup != 0 {
+			return fmt.Errorf("search tree node %d has two parents", dup)
 		}
 		i += chunk
 	}
 	return nil
+}
+
+// An offsetCache maps a data record's offset to its label. Country
+// databases have a few hundred records shared by a million networks, all
+// at small offsets, so a dense array serves them; a map takes the rest
+// (City databases).
+type offsetCache struct {
+	dense []uint16 // label+1; 0 for not yet resolved
+	more  map[uintptr]uint16
+}
+
+func newOffsetCache(fileSize int64) *offsetCache {
+	return &offsetCache{dense: make([]uint16, min(fileSize, 1<<16)), more: map[uintptr]uint16{}}
+}
+
+func (c *offsetCache) get(off uintptr) (uint16, bool) {
+	if off < uintptr(len(c.dense)) {
+		v := c.dense[off]
+		return v - 1, v != 0
+	}
+	v, ok := c.more[off]
+	return v, ok
+}
+
+func (c *offsetCache) put(off uintptr, label uint16) {
+	if off < uintptr(len(c.dense)) && label < 0xffff {
+		c.dense[off] = label + 1
+		return
+	}
+	c.more[off] = label
 }

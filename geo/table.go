@@ -106,11 +106,14 @@ type interval[K key[K]] struct {
 // directly; anything else is collected, sorted and swept at the end, where
 // overlapping intervals of different labels are errors.
 type tableBuilder[K key[K]] struct {
-	t         table[K]
-	next      K    // first address not yet covered
-	full      bool // covered up to the top of the family
-	lines     bool // record lines
-	mergeable func(uint16) bool
+	t         table[K] // only while out of order and at the end
+	chunks    []chunk[K]
+	n         int           // entries in chunks
+	lastLabel uint16        // label of the last entry; valid when n > 0
+	next      K             // first address not yet covered
+	full      bool          // covered up to the top of the family
+	lines     bool          // record lines
+	other     uint16        // a label whose adjacent entries merge (besides 0)
 	ivs       []interval[K] // out-of-order mode when non-nil
 	unsorted  bool
 	overlap   func(a, b interval[K]) error // reports a conflict between two labels
@@ -136,20 +139,58 @@ func (b *tableBuilder[K]) appendInOrder(lo, hi K, label uint16, line uint32) {
 	b.next, b.full = hi.succ(), hi.isMax()
 }
 
+// A chunk holds appended entries. Entries are appended to fixed-size
+// chunks and joined once at the end: growing one slice by doubling copies
+// the table several times over and leaves as much garbage, which for a
+// million-network file costs more than reading it.
+type chunk[K any] struct {
+	start []K
+	label []uint16
+	line  []uint32
+}
+
+const chunkLen = 8192
+
 func (b *tableBuilder[K]) appendEntry(start K, label uint16, line uint32) {
-	if n := len(b.t.label); n > 0 && b.t.label[n-1] == label && (label == 0 || b.mergeable != nil && b.mergeable(label)) {
+	if b.n > 0 && b.lastLabel == label && (label == 0 || label == b.other) {
 		return
 	}
-	b.t.start = append(b.t.start, start)
-	b.t.label = append(b.t.label, label)
-	if b.lines {
-		b.t.line = append(b.t.line, line)
+	if len(b.chunks) == 0 || len(b.chunks[len(b.chunks)-1].start) == chunkLen {
+		c := chunk[K]{start: make([]K, 0, chunkLen), label: make([]uint16, 0, chunkLen)}
+		if b.lines {
+			c.line = make([]uint32, 0, chunkLen)
+		}
+		b.chunks = append(b.chunks, c)
 	}
+	c := &b.chunks[len(b.chunks)-1]
+	c.start = append(c.start, start)
+	c.label = append(c.label, label)
+	if b.lines {
+		c.line = append(c.line, line)
+	}
+	b.n++
+	b.lastLabel = label
+}
+
+// join moves the chunks into b.t.
+func (b *tableBuilder[K]) join() {
+	t := table[K]{start: make([]K, 0, b.n), label: make([]uint16, 0, b.n)}
+	if b.lines {
+		t.line = make([]uint32, 0, b.n)
+	}
+	for i, c := range b.chunks {
+		t.start = append(t.start, c.start...)
+		t.label = append(t.label, c.label...)
+		t.line = append(t.line, c.line...)
+		b.chunks[i] = chunk[K]{} // let the collector have it
+	}
+	b.chunks, b.n, b.t = nil, 0, t
 }
 
 // toIntervals turns what was appended in order back into intervals.
 func (b *tableBuilder[K]) toIntervals() {
 	b.unsorted = true
+	b.join()
 	t := &b.t
 	for i := range t.start {
 		if t.label[i] == 0 {
@@ -186,6 +227,7 @@ func (b *tableBuilder[K]) finish() (table[K], []error) {
 		})
 		var zero K
 		b.next, b.full = zero, false
+		b.t = table[K]{}
 		var prev interval[K] // the interval that covered b.next−1
 		for _, iv := range ivs {
 			if !b.full && !iv.lo.less(b.next) {
@@ -207,5 +249,6 @@ func (b *tableBuilder[K]) finish() (table[K], []error) {
 			prev = iv
 		}
 	}
+	b.join()
 	return b.t, b.errs
 }
