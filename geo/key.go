@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"net/netip"
 )
@@ -35,26 +36,19 @@ func (a u128) succ() u128 {
 func (a u128) isMax() bool { return a.hi == ^uint64(0) && a.lo == ^uint64(0) }
 func (a u128) addr() netip.Addr {
 	var b [16]byte
-	for i := 0; i < 8; i++ {
-		b[i] = byte(a.hi >> (56 - 8*i))
-		b[8+i] = byte(a.lo >> (56 - 8*i))
-	}
+	binary.BigEndian.PutUint64(b[:8], a.hi)
+	binary.BigEndian.PutUint64(b[8:], a.lo)
 	return netip.AddrFrom16(b)
 }
 
 func key4(a netip.Addr) u32 {
 	b := a.As4()
-	return u32(b[0])<<24 | u32(b[1])<<16 | u32(b[2])<<8 | u32(b[3])
+	return u32(binary.BigEndian.Uint32(b[:]))
 }
 
 func key6(a netip.Addr) u128 {
 	b := a.As16()
-	var hi, lo uint64
-	for i := 0; i < 8; i++ {
-		hi = hi<<8 | uint64(b[i])
-		lo = lo<<8 | uint64(b[8+i])
-	}
-	return u128{hi, lo}
+	return u128{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
 }
 
 // prefixBounds returns the first and last address of p as keys; p must be
