@@ -187,8 +187,12 @@ func (l *loader) readBlocks(name string, r io.Reader, locs map[string]location) 
 				bad = fmt.Errorf("geoname_id %s not in the locations file", id)
 				break
 			}
-			loc = lc
-			break
+			if lc.cc != "" {
+				loc = lc
+				break
+			}
+			// A continent-level location (no country): fall back to the
+			// next id, as for MaxMind DB records.
 		}
 		if l.opts.Field == FieldRegistered {
 			loc.continent = ""

@@ -249,6 +249,9 @@ func (b *tableBuilder[K]) finish() (table[K], []error) {
 			prev = iv
 		}
 	}
+	if b.n > 0 && !b.full {
+		b.appendEntry(b.next, 0, 0) // the rest of the family has no data
+	}
 	b.join()
 	return b.t, b.errs
 }
