@@ -33,8 +33,8 @@ func LoadGeoLite2CSV(ctx context.Context, dir string, opts *Options) (*DB, error
 	if len(locs) == 0 || len(blocks) == 0 {
 		return nil, fmt.Errorf("geo: %s: no GeoLite2 CSV blocks and locations files: %w", dir, ErrEmpty)
 	}
-	open := func(p string) (io.ReadCloser, error) { return os.Open(p) }
-	return readGeoLite2CSV(ctx, dir, locs[0], blocks, open, opts)
+	open := func(p string) (readCloser, error) { return os.Open(p) }
+	return readGeoLite2CSVFiles(ctx, dir, locs[0], blocks, open, opts)
 }
 
 type location struct {
@@ -42,7 +42,13 @@ type location struct {
 	continent string
 }
 
-func readGeoLite2CSV(ctx context.Context, name, locPath string, blockPaths []string, open func(string) (io.ReadCloser, error), opts *Options) (*DB, error) {
+type readCloser = io.ReadCloser
+
+type nopCloser struct{ io.Reader }
+
+func (nopCloser) Close() error { return nil }
+
+func readGeoLite2CSVFiles(ctx context.Context, name, locPath string, blockPaths []string, open func(string) (readCloser, error), opts *Options) (*DB, error) {
 	l, err := newLoader(ctx, name, "geolite2-csv", opts, true)
 	if err != nil {
 		return nil, err
