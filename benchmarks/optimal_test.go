@@ -179,3 +179,70 @@ func fitString(f cidr.Fit, cared *big.Int) string {
 	r, _ := new(big.Float).Quo(new(big.Float).SetInt(tot), new(big.Float).SetInt(cared)).Float64()
 	return fmt.Sprintf("%d entries, extra %v missed %v = %v (%.4f%%), bound %v", f.Entries6, l.Extra6, l.Missed6, tot, 100*r, f.Bound6)
 }
+
+// BenchmarkOptimal times each way of writing the seed policy's list and
+// reports its entries and misclassified addresses (metrics "entries" and
+// "wrong-addrs"; the exact and don't-care-aware lists misclassify none).
+func BenchmarkOptimal(b *testing.B) {
+	g4, g6 := goals(b)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		g    cidr.Goal
+	}{{"A", g4}, {"C", g6}} {
+		g := c.g
+		report := func(b *testing.B, entries int, f *cidr.Fit) {
+			b.ReportMetric(float64(entries), "entries")
+			if f != nil {
+				w, _ := new(big.Float).SetInt(lossTotal(*f)).Float64()
+				b.ReportMetric(w, "wrong-addrs")
+			}
+		}
+		b.Run(c.name+"/exact-prefixes", func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				n = len(g.Match.Prefixes())
+			}
+			report(b, n, nil)
+		})
+		b.Run(c.name+"/exact-ranges", func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				n = len(g.Match.Ranges())
+			}
+			report(b, n, nil)
+		})
+		b.Run(c.name+"/dontcare-prefixes", func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				n = len(g.MinPrefixes().Prefixes())
+			}
+			report(b, n, nil)
+		})
+		b.Run(c.name+"/dontcare-ranges", func(b *testing.B) {
+			var n int
+			for b.Loop() {
+				n = len(g.MinRanges().Ranges())
+			}
+			report(b, n, nil)
+		})
+		for _, k := range budgets {
+			for _, kind := range []string{"prefixes", "ranges"} {
+				fit := g.FitPrefixes
+				if kind == "ranges" {
+					fit = g.FitRanges
+				}
+				b.Run(fmt.Sprintf("%s/fit-%s-%d", c.name, kind, k), func(b *testing.B) {
+					var f cidr.Fit
+					for b.Loop() {
+						var err error
+						if f, err = fit(ctx, k); err != nil {
+							b.Fatal(err)
+						}
+					}
+					report(b, f.Entries4+f.Entries6, &f)
+				})
+			}
+		}
+	}
+}

@@ -304,30 +304,28 @@ func fitPrefixes(ctx context.Context, p *part, max int) ([]r6, a6, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, a6{}, err
 		}
-		d = &dp{a: lo.c.sub(hi.c), b: uint64(hi.e - lo.e)}
+		d.a, d.b = lo.c.sub(hi.c), uint64(hi.e-lo.e) // reuses d's arrays
 		t.pass(d)
 		G, emin, emax := t.root(d)
 		if lb := lowerBound(G, d, K); bound.less(lb) {
 			bound = lb
 		}
 		line := mul(lo.c, d.b).add(mul(d.a, uint64(lo.e)))
-		slog.DebugContext(ctx, "cidr: fit prefixes", "round", round, "entries", [2]int32{lo.e, hi.e}, "tie", [2]int32{emin, emax})
-		if G == line || (emin <= K && K <= emax) || round == maxRounds {
-			if G != line && !(emin <= K && K <= emax) {
-				d = nil // out of rounds: fall back to the low point
-			}
+		done := G == line || (emin <= K && K <= emax)
+		slog.DebugContext(ctx, "cidr: fit prefixes", "round", round, "nodes", len(t.nodes), "entries", [2]int32{lo.e, hi.e}, "tie", [2]int32{emin, emax}, "done", done)
+		if done || round == maxRounds {
 			var out []r6
-			var used int32
-			if d != nil {
+			used := int32(-1)
+			if done {
 				out, used = t.build(d, p.width, K, nil)
 			}
-			if d == nil || used < lo.e {
+			if used < lo.e {
 				// The greedy tie-break fell short of a point already
-				// known; rebuild that point (an emin/emax target is
-				// always reached exactly).
+				// known, or the rounds ran out: rebuild that point (an
+				// emin/emax target is always reached exactly).
 				out = nil
 				if lo.b != 0 {
-					d = &dp{a: lo.a, b: lo.b}
+					d.a, d.b = lo.a, lo.b
 					t.pass(d)
 					out, _ = t.build(d, p.width, lo.e, nil)
 				}

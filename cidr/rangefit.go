@@ -1,7 +1,6 @@
 package cidr
 
 import (
-	"container/heap"
 	"context"
 	"fmt"
 )
@@ -85,22 +84,59 @@ type hent struct {
 	ver  int32
 }
 
+// rheap is a binary min-heap of hent, by cost then position (for a
+// deterministic result). It is written out rather than container/heap,
+// whose interface boxes every element pushed.
 type rheap []hent
 
-func (h rheap) Len() int { return len(h) }
-func (h rheap) Less(i, j int) bool {
+func (h rheap) less(i, j int) bool {
 	if h[i].cost != h[j].cost {
 		return h[i].cost.less(h[j].cost)
 	}
-	return h[i].i < h[j].i // deterministic output
+	return h[i].i < h[j].i
 }
-func (h rheap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *rheap) Push(x any)   { *h = append(*h, x.(hent)) }
-func (h *rheap) Pop() any {
+
+func (h rheap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2
+		if !h.less(j, i) {
+			break
+		}
+		h[i], h[j] = h[j], h[i]
+		j = i
+	}
+}
+
+func (h rheap) down(i int) {
+	n := len(h)
+	for {
+		j := 2*i + 1
+		if j >= n {
+			return
+		}
+		if j+1 < n && h.less(j+1, j) {
+			j++
+		}
+		if !h.less(j, i) {
+			return
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
+}
+
+func (h *rheap) push(e hent) {
+	*h = append(*h, e)
+	h.up(len(*h) - 1)
+}
+
+func (h *rheap) pop() hent {
 	old := *h
-	x := old[len(old)-1]
+	top := old[0]
+	old[0] = old[len(old)-1]
 	*h = old[:len(old)-1]
-	return x
+	h.down(0)
+	return top
 }
 
 func (p *part) fitRanges(ctx context.Context, max int) ([]r6, error) {
@@ -130,13 +166,15 @@ func (p *part) fitRanges(ctx context.Context, max int) ([]r6, error) {
 		}
 		h = append(h, hent{e.cost, int32(i), 0})
 	}
-	heap.Init(&h)
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
 	runs := len(gs)
 	for steps := 0; runs > max; steps++ {
 		if steps%4096 == 0 && ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		top := heap.Pop(&h).(hent)
+		top := h.pop()
 		x := &es[top.i]
 		if x.dead || x.ver != top.ver {
 			continue
@@ -180,7 +218,7 @@ func (p *part) fitRanges(ctx context.Context, max int) ([]r6, error) {
 			es[x.next].prev = top.i
 		}
 		x.ver++
-		heap.Push(&h, hent{x.cost, top.i, x.ver})
+		h.push(hent{x.cost, top.i, x.ver})
 	}
 	var out []r6
 	for i := range es {
