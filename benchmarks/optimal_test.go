@@ -128,6 +128,22 @@ func TestOptimalReport(t *testing.T) {
 			}
 			t.Logf("%s: fewest %s misclassifying < 0.1%% of cared-for addresses (%v): %d", c.name, kind, limit, hi)
 		}
+		// Below this many prefixes the bound proves 0.1% out of reach.
+		lo, hi := 0, 200000 // bound(lo) ≥ limit > bound(hi)
+		for hi-lo > 1 {
+			mid := (lo + hi) / 2
+			f, err := g.FitPrefixes(ctx, mid)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := new(big.Int).Add(new(big.Int).SetUint64(f.Bound4), f.Bound6)
+			if b.Cmp(limit) < 0 {
+				hi = mid
+			} else {
+				lo = mid
+			}
+		}
+		t.Logf("%s: no list of %d prefixes or fewer misclassifies < 0.1%% (bound)", c.name, lo)
 	}
 }
 
