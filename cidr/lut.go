@@ -2,20 +2,22 @@ package cidr
 
 import (
 	"errors"
+	"math/bits"
 	"unsafe"
 )
 
 // A lut is the compiled form of a partition of a W-bit key space into
 // labelled segments: a multibit trie whose first level indexes the top 16
-// bits directly and whose lower levels index 8 bits each, down to chunks of
-// few segments, which are kept as small sorted leaves.
+// bits directly and whose lower levels index as many bits as their chunk
+// needs, down to chunks of few segments, which are kept as small sorted
+// leaves.
 //
-// Every level is a flat array of uint32 entries, so a lookup is at most a
-// few dependent loads into three arrays and never follows a Go pointer:
+// Every level is a flat array of uint32 entries, so a lookup is a few
+// dependent loads into three arrays and never follows a Go pointer:
 //
 //   - a label entry (kind 0) holds the label of the whole chunk;
-//   - a node entry (kind 2) holds the index of a 256-entry block in nodes,
-//     indexed by the next 8 bits of the key;
+//   - a node entry (kind 2) holds a stride s (1 to 16) and the offset of a
+//     block of 1<<s entries in nodes, indexed by the next s bits of the key;
 //   - a leaf entry (kind 1) holds the offset and length (1 to 64) of a run
 //     of ents, the segments of the chunk in ascending order. Each is packed
 //     as key<<16 | label, the key being the bits below the top 16, so that
@@ -23,11 +25,14 @@ import (
 //     the label comes with it, from the same cache line. The first entry of
 //     a leaf is the chunk's own start.
 //
-// Chunks become nodes only when they hold more segments than the leaf
-// limit, which bounds the memory of the nodes by the number of segments.
+// A node's stride grows with the number of segments of its chunk, one to
+// two entries per segment: dense chunks (a /16 of IPv6 holding
+// thousands of /48s) are crossed in one step, sparse ones cost little
+// memory, and the memory of the nodes stays proportional to the number of
+// segments.
 type lut[W ~uint32 | ~uint64] struct {
 	top   []uint32 // 1<<16 entries, empty for the zero lut
-	nodes []uint32 // blocks of 256 entries
+	nodes []uint32 // blocks of 1<<stride entries
 	ents  []W      // leaves
 }
 
@@ -36,12 +41,15 @@ const (
 	kindLeaf  = 1
 	kindNode  = 2
 
-	payloadBits = 24
-	payloadMask = 1<<payloadBits - 1
-	maxLeaf     = 64 // 6 bits of length
+	leafBits  = 24 // a leaf's offset; its length-1 takes the next 6 bits
+	leafMask  = 1<<leafBits - 1
+	nodeBits  = 26 // a node's offset; its stride-1 takes the next 4 bits
+	nodeMask  = 1<<nodeBits - 1
+	maxLeaf   = 64
+	maxStride = 16
 )
 
-var errTooLarge = errors.New("cidr: table too large (more than 16M leaf entries or nodes per family)")
+var errTooLarge = errors.New("cidr: table too large (more than 16M leaf entries or 64M node entries per family)")
 
 // lutBuilder compiles a partition into a lut.
 type lutBuilder[W ~uint32 | ~uint64] struct {
@@ -83,7 +91,7 @@ func (b *lutBuilder[W]) chunk(segs []run[W], lo W, depth int) uint32 {
 	// is at most b.leaf long.
 	if len(segs) <= b.leaf {
 		off := len(b.ents)
-		if off+len(segs) > payloadMask+1 {
+		if off+len(segs) > leafMask+1 {
 			b.err = errTooLarge
 			return 0
 		}
@@ -95,17 +103,18 @@ func (b *lutBuilder[W]) chunk(segs []run[W], lo W, depth int) uint32 {
 			}
 			b.ents = append(b.ents, (k&low)<<16|W(s.label))
 		}
-		return kindLeaf<<30 | uint32(len(segs)-1)<<payloadBits | uint32(off)
+		return kindLeaf<<30 | uint32(len(segs)-1)<<leafBits | uint32(off)
 	}
-	n := len(b.nodes) / 256
-	if n > payloadMask {
+	stride := min(max(bits.Len(uint(len(segs))), 4), maxStride, b.width-depth)
+	off := len(b.nodes)
+	if off+1<<stride > nodeMask+1 {
 		b.err = errTooLarge
 		return 0
 	}
-	b.nodes = append(b.nodes, make([]uint32, 256)...)
-	shift := uint(b.width - depth - 8)
+	b.nodes = append(b.nodes, make([]uint32, 1<<stride)...)
+	shift := uint(b.width - depth - stride)
 	j := 0
-	for c := range 256 {
+	for c := range 1 << stride {
 		clo := lo | W(c)<<shift
 		chi := clo | (W(1)<<shift - 1)
 		for j+1 < len(segs) && segs[j+1].start <= clo {
@@ -115,13 +124,9 @@ func (b *lutBuilder[W]) chunk(segs []run[W], lo W, depth int) uint32 {
 		for k < len(segs) && segs[k].start <= chi {
 			k++
 		}
-		b.nodes[n*256+c] = b.chunk(segs[j:k], clo, depth+8)
+		b.nodes[off+c] = b.chunk(segs[j:k], clo, depth+stride)
 	}
-	return kindNode<<30 | uint32(n)
-}
-
-func (t *lut[W]) size() int {
-	return len(t.top)*4 + len(t.nodes)*4 + len(t.ents)*int(unsafe.Sizeof(W(0)))
+	return kindNode<<30 | uint32(stride-1)<<nodeBits | uint32(off)
 }
 
 // lookup32 and lookup64 are the lookup written out for each width, so that
@@ -132,14 +137,16 @@ func lookup32(t *lut[a4], k a4) uint16 {
 		return labelNone
 	}
 	e := t.top[k>>16]
-	for shift := 8; e>>30 == kindNode; shift -= 8 {
-		e = t.nodes[(e&payloadMask)<<8|uint32(k>>uint(shift))&0xff]
+	for shift := uint(16); e>>30 == kindNode; {
+		s := uint(e>>nodeBits&15) + 1
+		shift -= s
+		e = t.nodes[e&nodeMask+uint32(k>>shift)&(1<<s-1)]
 	}
 	if e>>30 == kindLabel {
 		return uint16(e)
 	}
-	ents := t.ents[e&payloadMask:]
-	n := int(e>>payloadBits&63) + 1
+	ents := t.ents[e&leafMask:]
+	n := int(e>>leafBits&63) + 1
 	ents = ents[:n]
 	x := k<<16 | 0xffff
 	// Branch-free binary search for the last entry ≤ x; ents[0] always is.
@@ -159,14 +166,16 @@ func lookup64(t *lut[uint64], k uint64) uint16 {
 		return labelNone
 	}
 	e := t.top[k>>48]
-	for shift := 40; e>>30 == kindNode; shift -= 8 {
-		e = t.nodes[(e&payloadMask)<<8|uint32(k>>uint(shift))&0xff]
+	for shift := uint(48); e>>30 == kindNode; {
+		s := uint(e>>nodeBits&15) + 1
+		shift -= s
+		e = t.nodes[e&nodeMask+uint32(k>>shift)&(1<<s-1)]
 	}
 	if e>>30 == kindLabel {
 		return uint16(e)
 	}
-	ents := t.ents[e&payloadMask:]
-	n := int(e>>payloadBits&63) + 1
+	ents := t.ents[e&leafMask:]
+	n := int(e>>leafBits&63) + 1
 	ents = ents[:n]
 	x := k<<16 | 0xffff
 	base := 0
