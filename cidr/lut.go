@@ -129,14 +129,12 @@ func (b *lutBuilder[W]) chunk(segs []run[W], lo W, depth int) uint32 {
 	return kindNode<<30 | uint32(stride-1)<<nodeBits | uint32(off)
 }
 
-// lookup32 and lookup64 are the lookup written out for each width, so that
-// every shift is a constant.
+// descend32 and descend64 finish a lookup of k whose top-level entry e is
+// not a label; the caller reads the top level itself, so that the common
+// case of a label there costs no call. They are written out for each width
+// so that every shift is a constant.
 
-func lookup32(t *lut[a4], k a4) uint16 {
-	if len(t.top) == 0 {
-		return labelNone
-	}
-	e := t.top[k>>16]
+func descend32(t *lut[a4], e uint32, k a4) uint16 {
 	for shift := uint(16); e>>30 == kindNode; {
 		s := uint(e>>nodeBits&15) + 1
 		shift -= s
@@ -161,11 +159,7 @@ func lookup32(t *lut[a4], k a4) uint16 {
 	return uint16(ents[base])
 }
 
-func lookup64(t *lut[uint64], k uint64) uint16 {
-	if len(t.top) == 0 {
-		return labelNone
-	}
-	e := t.top[k>>48]
+func descend64(t *lut[uint64], e uint32, k uint64) uint16 {
 	for shift := uint(48); e>>30 == kindNode; {
 		s := uint(e>>nodeBits&15) + 1
 		shift -= s

@@ -59,12 +59,28 @@ func (t *Table) Lookup(addr netip.Addr) (label uint16, ok bool) {
 	var l uint16
 	switch {
 	case addr.Is4() || addr.Is4In6():
-		l = lookup32(&t.v4, from4(addr))
+		if len(t.v4.top) == 0 {
+			return 0, false
+		}
+		k := from4(addr)
+		e := t.v4.top[k>>16]
+		l = uint16(e)
+		if e>>30 != kindLabel {
+			l = descend32(&t.v4, e, k)
+		}
 	case addr.Is6():
+		if len(t.v6.top) == 0 {
+			return 0, false
+		}
 		b := addr.As16()
-		l = lookup64(&t.v6, be64(b[:8]))
+		k := be64(b[:8])
+		e := t.v6.top[k>>48]
+		l = uint16(e)
+		if e>>30 != kindLabel {
+			l = descend64(&t.v6, e, k)
+		}
 		if l == labelFine {
-			l = t.lookupFine(a6{be64(b[:8]), be64(b[8:])})
+			l = t.lookupFine(a6{k, be64(b[8:])})
 		}
 	default:
 		return 0, false

@@ -338,3 +338,50 @@ func TestTableLookupAllocs(t *testing.T) {
 		t.Errorf("Lookup allocates %v times per run", n)
 	}
 }
+
+// BenchmarkTableLookup measures a table of 100,000 random IPv4 and 100,000
+// random IPv6 prefixes, with uniform addresses; the
+// comparison with peers on real data is in ../benchmarks.
+func BenchmarkTableLookup(b *testing.B) {
+	rnd := rand.New(rand.NewPCG(11, 12))
+	var tb TableBuilder
+	for range 100_000 {
+		var a [16]byte
+		a[0] = 0x20 | byte(rnd.IntN(16))
+		for i := 1; i < 8; i++ {
+			a[i] = byte(rnd.Uint32())
+		}
+		tb.AddPrefix(netip.PrefixFrom(netip.AddrFrom16(a), 20+rnd.IntN(29)).Masked(), uint16(rnd.IntN(250)))
+		v := rnd.Uint32()
+		tb.AddPrefix(netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 12+rnd.IntN(21)).Masked(), uint16(rnd.IntN(250)))
+	}
+	tab, err := tb.Table()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, fam := range []string{"v4", "v6"} {
+		addrs := make([]netip.Addr, 1<<16)
+		for i := range addrs {
+			var a [16]byte
+			for j := range a {
+				a[j] = byte(rnd.Uint32())
+			}
+			if fam == "v4" {
+				addrs[i] = netip.AddrFrom4([4]byte(a[:4]))
+			} else {
+				a[0] = 0x20 | a[0]&0x1f
+				addrs[i] = netip.AddrFrom16(a)
+			}
+		}
+		b.Run(fam, func(b *testing.B) {
+			var sum uint16
+			i := 0
+			for b.Loop() {
+				l, _ := tab.Lookup(addrs[i])
+				sum += l
+				i = (i + 1) & (len(addrs) - 1)
+			}
+			_ = sum
+		})
+	}
+}
