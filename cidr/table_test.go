@@ -385,3 +385,37 @@ func BenchmarkTableLookup(b *testing.B) {
 		})
 	}
 }
+
+// FuzzTable decodes the input into (prefix, label) pairs and checks every
+// probe address against the brute-force oracle.
+func FuzzTable(f *testing.F) {
+	f.Add([]byte{4, 10, 0, 0, 0, 8, 1, 4, 10, 1, 0, 0, 16, 2})
+	f.Add([]byte{6, 0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 3, 6, 0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 128, 4})
+	f.Add([]byte{6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 0, 104, 5, 4, 255, 255, 255, 255, 32, 6})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var pairs []pair
+		for len(data) > 0 && len(pairs) < 64 {
+			fam := data[0]
+			n := 4
+			if fam&1 == 0 {
+				n = 16
+			}
+			if len(data) < 1+n+2 {
+				break
+			}
+			a, _ := netip.AddrFromSlice(data[1 : 1+n])
+			l := int(data[1+n]) % (a.BitLen() + 1)
+			pairs = append(pairs, pair{netip.PrefixFrom(a, l).Masked(), uint16(data[2+n]) % 8})
+			data = data[3+n:]
+		}
+		tab := buildTable(t, pairs)
+		rnd := rand.New(rand.NewPCG(1, uint64(len(pairs))))
+		for _, a := range probes(rnd, pairs, 20) {
+			gl, gok := tab.Lookup(a)
+			wl, wok := oracle(pairs, a)
+			if gl != wl || gok != wok {
+				t.Fatalf("Lookup(%v) = %d, %v; want %d, %v\npairs %v", a, gl, gok, wl, wok, pairs)
+			}
+		}
+	})
+}
