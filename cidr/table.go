@@ -34,12 +34,14 @@ const (
 // a [Set]. Zones are ignored.
 //
 // Inside, each family is a partition of its address space into maximal runs
-// of one label, compiled into a multibit trie (16 bits, then 8 bits a level)
-// whose leaves are short sorted runs of packed boundaries. IPv6 is indexed
-// on its high 64 bits; the rare /64 that holds a boundary in its low 64 bits
-// is resolved by a binary search over a separate, small list. The structure
-// is flat arrays only: a lookup in the shared country database (334,000
-// IPv4 and 216,000 IPv6 runs) touches two or three cache lines.
+// of one label, compiled into a multibit trie (16 bits, then a stride sized
+// to each chunk's number of runs) whose leaves are short sorted arrays of
+// packed boundaries. IPv6 is indexed on its high 64 bits; the rare /64 that
+// holds a boundary in its low 64 bits is resolved by a binary search over a
+// separate, small list. The structure is flat arrays only, about 9 MiB for
+// the shared country database (334,000 IPv4 and 216,000 IPv6 runs): a
+// lookup reads the top-level entry, in dense regions one to three node
+// entries, and a leaf of at most two cache lines.
 type Table struct {
 	v4   lut[a4]
 	v6   lut[uint64]
@@ -310,9 +312,9 @@ func sweep[K key[K]](es []entry[K]) []run[K] {
 	return out
 }
 
-// Leaf limits, chosen by measurement on the shared country database (see
-// benchmarks/README.md): long enough that few chunks need a 1 KiB node,
-// short enough that a leaf spans few cache lines.
+// Leaf limits: two cache lines of entries (32 × 4 bytes, 16 × 8 bytes), so
+// that a leaf search costs at most two line fills while chunks of up to
+// that many runs need no node.
 const (
 	leaf4 = 32
 	leaf6 = 16
