@@ -104,7 +104,9 @@ func (c *compiler) checkShadows(plan *Plan) {
 		}
 	}
 	for pr, r := range c.p.Rules {
-		if emitted[pr] && !live[pr] {
+		if emitted[pr] && !live[pr] && c.degraded {
+			c.log.Warn("steer: rule shadowed for lack of country data", "rule", r.Name)
+		} else if emitted[pr] && !live[pr] {
 			c.errs.addf(fmt.Sprintf("rules[%d]", pr), ErrShadowed, "rule %s matches no source that earlier rules (%s) have not taken", r.Name, strings.Join(by, ", "))
 		}
 		by = append(by, r.Name)

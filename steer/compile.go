@@ -180,8 +180,11 @@ type compiler struct {
 	groups  map[string]*groupInfo
 	used    map[string]bool // groups rules use
 
-	// per plan rule: the policy rule and the split it belongs to
+	// per plan rule: the policy rule it was compiled from
 	ruleFrom []int
+	// degraded: rules were dropped or widened for lack of country data,
+	// so later rules may be shadowed on purpose
+	degraded bool
 }
 
 func (c *compiler) index() {
@@ -431,6 +434,7 @@ func (c *compiler) emit() *Plan {
 			// sends connections where the fail mode says.
 			drop = strict == (c.p.Safety.OnMissingData == FailNormal)
 			srcSet, not = "", false
+			c.degraded = true
 			c.log.Warn("steer: no country data", "rule", r.Name, "group", r.From, "mode", c.p.Safety.OnMissingData.String(), "dropped", drop)
 		}
 		if drop {

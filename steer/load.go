@@ -56,7 +56,8 @@ func Load(name string, r io.Reader, fsys fs.FS) (*Policy, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil && err != io.EOF {
-		return nil, &PolicyError{File: name, Line: yamlErrLine(err), Err: fmt.Errorf("%w: %v", ErrSyntax, err)}
+		line, msg := yamlErr(err)
+		return nil, &PolicyError{File: name, Line: line, Err: fmt.Errorf("%w: %s", ErrSyntax, msg)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err != io.EOF {
@@ -76,17 +77,18 @@ func Load(name string, r io.Reader, fsys fs.FS) (*Policy, error) {
 	return d.p, nil
 }
 
-// yamlErrLine digs the line out of a yaml.v3 syntax error ("yaml: line 3: ...").
-func yamlErrLine(err error) int {
-	s := err.Error()
-	if i := strings.Index(s, "line "); i >= 0 {
-		s = s[i+5:]
-		if j := strings.IndexAny(s, ": "); j > 0 {
-			n, _ := strconv.Atoi(s[:j])
-			return n
+// yamlErr splits a yaml.v3 syntax error ("yaml: line 3: ...") into the
+// line (0 if it gives none) and the message.
+func yamlErr(err error) (int, string) {
+	s := strings.TrimPrefix(err.Error(), "yaml: ")
+	if rest, ok := strings.CutPrefix(s, "line "); ok {
+		if i := strings.Index(rest, ": "); i > 0 {
+			if n, err := strconv.Atoi(rest[:i]); err == nil {
+				return n, rest[i+2:]
+			}
 		}
 	}
-	return 0
+	return 0, s
 }
 
 type loader struct {
