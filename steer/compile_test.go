@@ -70,21 +70,21 @@ func TestCompileSeed(t *testing.T) {
 		port uint16
 		want string
 	}{
-		{"3.1.2.3", mx1, 25, "a"},              // US, lower half
-		{"3.1.2.3", mx2, 25, "b"},              // rotated
-		{"142.1.1.1", mx1, 25, "b"},            // CA, upper half
-		{"142.1.1.1", mx2, 25, "a"},            //
-		{"::ffff:142.1.1.1", mx1, 25, "b"},     // dual-stack listener form
+		{"3.1.2.3", mx1, 25, "a"},          // US, lower half
+		{"3.1.2.3", mx2, 25, "b"},          // rotated
+		{"142.1.1.1", mx1, 25, "b"},        // CA, upper half
+		{"142.1.1.1", mx2, 25, "a"},        //
+		{"::ffff:142.1.1.1", mx1, 25, "b"}, // dual-stack listener form
 		{"142.1.1.1", netip.MustParseAddr("::ffff:203.0.113.1"), 25, "b"},
-		{"205.193.4.5", mx1, 25, "b"},          // Canadian Government override
-		{"2.1.1.1", mx1, 25, "foreign"},        // FR
-		{"2.1.1.1", mx2, 25, "foreign"},        //
-		{"10.1.1.1", mx1, 25, "foreign"},       // no country: not english
-		{"2600::1", mx1v6, 25, "a"},            // US, below 3000::
-		{"2a00:2380::1", mx1v6, 25, "a"},       // GB
-		{"2a01::1", mx1v6, 25, "foreign"},      // FR
-		{"3.1.2.3", mx1, 587, ""},              // port not steered
-		{"3.1.2.3", mx1v6, 25, ""},             // families differ
+		{"205.193.4.5", mx1, 25, "b"},     // Canadian Government override
+		{"2.1.1.1", mx1, 25, "foreign"},   // FR
+		{"2.1.1.1", mx2, 25, "foreign"},   //
+		{"10.1.1.1", mx1, 25, "foreign"},  // no country: not english
+		{"2600::1", mx1v6, 25, "a"},       // US, below 3000::
+		{"2a00:2380::1", mx1v6, 25, "a"},  // GB
+		{"2a01::1", mx1v6, 25, "foreign"}, // FR
+		{"3.1.2.3", mx1, 587, ""},         // port not steered
+		{"3.1.2.3", mx1v6, 25, ""},        // families differ
 		{"3.1.2.3", netip.MustParseAddr("203.0.113.9"), 25, ""},
 	}
 	rt, err := plan.Router()

@@ -224,7 +224,7 @@ func (d *loader) boolean(n *yaml.Node, path string) bool {
 
 func (d *loader) integer(n *yaml.Node, path string, lo, hi int64) int64 {
 	if n.Kind == yaml.ScalarNode {
-		if v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 10, 64); err == nil && v >= lo && v <= hi {
+		if v, err := strconv.ParseInt(n.Value, 0, 64); err == nil && v >= lo && v <= hi {
 			return v
 		}
 	}
