@@ -12,8 +12,10 @@ type Explanation struct {
 	Rule     Rule   // the matching plan rule; zero when none matched
 	From     string // the policy rule it was compiled from, if known
 
-	// Set is the rule's source set, if any; InSet whether the source is
-	// in it (a "not" rule matches sources that are not).
+	// Set is the source set that decided: the rule's own, or, for a rule
+	// without one, the set of the last earlier rule that let the source
+	// pass (the seed's split rules are reached by sources in "english").
+	// InSet says whether the source is in it.
 	Set   string
 	InSet bool
 	// Country is the country or continent of the set's group that holds
@@ -46,8 +48,16 @@ func (p *Plan) Explain(src, dst netip.Addr, port uint16) Explanation {
 		return e
 	}
 	e.Rule = p.Rules[e.Decision.Rule]
-	if e.Rule.SrcSet != "" {
-		s, _ := p.Set(e.Rule.SrcSet)
+	// The set that decided: the rule's own, or else that of the last
+	// earlier rule for this destination that let the source pass.
+	set := e.Rule.SrcSet
+	for i := e.Decision.Rule - 1; set == "" && i >= 0; i-- {
+		if r := &p.Rules[i]; r.DstAddr == e.Rule.DstAddr && r.DstPort == port && r.SrcSet != "" {
+			set = r.SrcSet
+		}
+	}
+	if set != "" {
+		s, _ := p.Set(set)
 		e.Set, e.InSet = s.Name, s.Addrs.Contains(src)
 	}
 	if p.from == nil {
