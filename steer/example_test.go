@@ -23,7 +23,7 @@ func (w world) Country(cc string) (cidr.Set, error) {
 }
 
 func (w world) Continent(string) (cidr.Set, error) { return cidr.Set{}, fmt.Errorf("no continents") }
-func (w world) Unknown() cidr.Set                   { return cidr.Set{} }
+func (w world) Unknown() cidr.Set                  { return cidr.Set{} }
 
 var toyWorld = world{
 	"US": "3.0.0.0/8 2600::/12", "CA": "142.0.0.0/8", "GB": "81.128.0.0/11",
