@@ -72,6 +72,9 @@ func checkRouter(t *testing.T, name string, p *Plan, rnd *rand.Rand) {
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
+	if rnd == nil {
+		rnd = rand.New(rand.NewPCG(9, 9))
+	}
 	type dp struct {
 		dst  netip.Addr
 		port uint16
