@@ -28,7 +28,7 @@ func TestGeoShared(t *testing.T) {
 	}
 	mx1 := netip.MustParseAddr("203.0.113.1")
 	for _, tt := range []struct{ src, want string }{
-		{"8.8.8.8", "→ a"},          // US, lower half
+		{"8.8.8.8", "→ a"},           // US, lower half
 		{"1.1.1.1", "data: AU from"}, // AU in this database
 	} {
 		e := plan.Explain(netip.MustParseAddr(tt.src), mx1, 25)
