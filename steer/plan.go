@@ -27,6 +27,10 @@ import (
 type Plan struct {
 	Sets  []Set
 	Rules []Rule
+
+	// from says what a compiled plan was compiled from, for Explain;
+	// nil for a plan built by hand.
+	from *origins
 }
 
 // A Set is a named source address set of a plan.
@@ -64,6 +68,11 @@ type Rule struct {
 	SrcSet    string
 	SrcSetNot bool
 
+	// SrcHash, if its Mod is not zero, restricts the rule to sources
+	// whose hash falls in its range: a hash split, which only some
+	// backends can compute (see [Plan.Check]).
+	SrcHash HashRange
+
 	// Target is the name of the server (for logs and counters), To the
 	// address and port connections are sent to (DNAT).
 	Target string
@@ -92,10 +101,14 @@ func (p *Plan) Set(name string) (Set, bool) {
 
 // Route decides where a TCP connection from src to dst:port goes, rule by
 // rule: the reference semantics of the plan. IPv4-mapped IPv6 addresses are
-// unmapped first, as a dual-stack listener reports IPv4 peers that way.
+// unmapped first, as a dual-stack listener reports IPv4 peers that way; a
+// source and destination of different families then match no rule.
 // It is deliberately simple; steer's compiled router is the fast form.
 func (p *Plan) Route(src, dst netip.Addr, port uint16) Decision {
 	src, dst = src.Unmap(), dst.Unmap()
+	if !src.IsValid() || src.Is4() != dst.Is4() {
+		return Decision{Rule: -1} // no such connection
+	}
 	for i, r := range p.Rules {
 		if r.DstPort != port || r.DstAddr != dst {
 			continue
@@ -108,6 +121,9 @@ func (p *Plan) Route(src, dst netip.Addr, port uint16) Decision {
 			if s.Addrs.Contains(src) == r.SrcSetNot {
 				continue
 			}
+		}
+		if r.SrcHash.Mod != 0 && !r.SrcHash.Contains(src) {
+			continue
 		}
 		return Decision{Rule: i, Target: r.Target, To: r.To}
 	}
@@ -151,6 +167,9 @@ func (p *Plan) Validate() error {
 		}
 		if r.DstPort == 0 {
 			return fmt.Errorf("%s: destination port 0", where)
+		}
+		if h := r.SrcHash; h.Mod != 0 && (h.Lo > h.Hi || h.Hi >= h.Mod) {
+			return fmt.Errorf("%s: hash range %d-%d outside 0-%d", where, h.Lo, h.Hi, h.Mod-1)
 		}
 	}
 	return nil

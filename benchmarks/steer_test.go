@@ -1,0 +1,243 @@
+package benchmarks
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/geosteer/geosteer/benchmarks/dataset"
+	"github.com/geosteer/geosteer/cidr"
+	"github.com/geosteer/geosteer/steer"
+	"github.com/oschwald/maxminddb-golang/v2"
+)
+
+// mmdbData is steer.CountryData built from the shared database's networks,
+// as geo.DB will provide it: each query is one pass over the networks.
+type mmdbData struct{ nets []dataset.Network }
+
+func (d mmdbData) Country(cc string) (cidr.Set, error) {
+	var b cidr.Builder
+	found := false
+	for _, n := range d.nets {
+		if n.Country == cc {
+			b.AddPrefix(n.Prefix)
+			found = true
+		}
+	}
+	if !found {
+		return cidr.Set{}, fmt.Errorf("%s: no networks", cc)
+	}
+	return b.Set()
+}
+
+func (d mmdbData) Continent(code string) (cidr.Set, error) {
+	return cidr.Set{}, fmt.Errorf("continent %s: not in this database", code)
+}
+
+func (d mmdbData) Unknown() cidr.Set {
+	var b cidr.Builder
+	for _, n := range d.nets {
+		b.AddPrefix(n.Prefix)
+	}
+	s, _ := b.Set()
+	return s.Complement()
+}
+
+const seedPolicy = "../steer/testdata/seed.yaml"
+
+var (
+	seedOnce sync.Once
+	seedPlan *steer.Plan
+	seedErr  error
+)
+
+func compiledSeed(tb testing.TB) *steer.Plan {
+	nets := dataset.Networks(tb)
+	seedOnce.Do(func() {
+		p, err := steer.LoadFile(seedPolicy)
+		if err != nil {
+			seedErr = err
+			return
+		}
+		seedPlan, seedErr = steer.Compile(p, mmdbData{nets}, nil)
+	})
+	if seedErr != nil {
+		tb.Fatal(seedErr)
+	}
+	return seedPlan
+}
+
+var (
+	mx1   = netip.MustParseAddr("203.0.113.1")
+	mx1v6 = netip.MustParseAddr("2001:db8::1")
+)
+
+// sources returns n random sources: uniform IPv4, or IPv6 uniform in
+// 2000::/3 (global unicast, where the data is).
+func sources(family, n int) []netip.Addr {
+	rnd := rand.New(rand.NewPCG(42, uint64(family)))
+	out := make([]netip.Addr, n)
+	for i := range out {
+		if family == 4 {
+			v := rnd.Uint32()
+			out[i] = netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+			continue
+		}
+		var b [16]byte
+		for j := range b {
+			b[j] = byte(rnd.Uint32())
+		}
+		b[0] = 0x20 | b[0]&0x1f
+		out[i] = netip.AddrFrom16(b)
+	}
+	return out
+}
+
+// TestSteerSharedDB checks the compiled seed against the database itself:
+// a source goes to the strict server exactly when the database does not
+// put it in one of the six countries (nor an override in english), and
+// the Router agrees with the plan.
+func TestSteerSharedDB(t *testing.T) {
+	plan := compiledSeed(t)
+	rt, err := plan.Router()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := maxminddb.Open(dataset.Path(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p, _ := steer.LoadFile(seedPolicy)
+	var overrides cidr.Builder
+	for _, o := range p.Overrides {
+		overrides.AddSet(o.Add)
+	}
+	ov, _ := overrides.Set()
+	for _, fam := range []int{4, 6} {
+		dst := mx1
+		if fam == 6 {
+			dst = mx1v6
+		}
+		foreign := 0
+		for _, src := range sources(fam, 100000) {
+			var cc string
+			if err := db.Lookup(src).DecodePath(&cc, "country_code"); err != nil {
+				t.Fatal(err)
+			}
+			want := !slices.Contains(dataset.Six, cc) && !ov.Contains(src)
+			d := plan.Route(src, dst, 25)
+			if got := d.Target == "foreign"; got != want {
+				t.Fatalf("%v (%q): routed to %s", src, cc, d.Target)
+			}
+			if want {
+				foreign++
+			}
+			if rd := rt.Route(src, dst, 25); rd != d {
+				t.Fatalf("%v: router %+v, plan %+v", src, rd, d)
+			}
+		}
+		t.Logf("IPv%d: %d of 100000 random sources foreign", fam, foreign)
+	}
+	english, _ := plan.Set("english")
+	c, cc := english.Counts(), english.ComplementCounts()
+	t.Logf("english: %d/%d IPv4 ranges/prefixes, %d/%d IPv6; complement %d/%d IPv4, %d/%d IPv6",
+		c.Ranges4, c.Prefixes4, c.Ranges6, c.Prefixes6, cc.Ranges4, cc.Prefixes4, cc.Ranges6, cc.Prefixes6)
+}
+
+// BenchmarkSteerRoute measures one routing decision: the compiled Router
+// on the seed policy, next to the bare set lookup it is built around
+// (cidr.Set.Contains on the english set) and next to a maxminddb lookup
+// of the country.
+func BenchmarkSteerRoute(b *testing.B) {
+	plan := compiledSeed(b)
+	rt, err := plan.Router()
+	if err != nil {
+		b.Fatal(err)
+	}
+	english, _ := plan.Set("english")
+	db, err := maxminddb.Open(dataset.Path(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	for _, fam := range []int{4, 6} {
+		src := sources(fam, 1<<16)
+		dst := mx1
+		if fam == 6 {
+			dst = mx1v6
+		}
+		mask := len(src) - 1
+		b.Run(fmt.Sprintf("v%d/router", fam), func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			for i := 0; b.Loop(); i++ {
+				n += rt.Route(src[i&mask], dst, 25).Rule
+			}
+			sink = n
+		})
+		b.Run(fmt.Sprintf("v%d/plan", fam), func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			for i := 0; b.Loop(); i++ {
+				n += plan.Route(src[i&mask], dst, 25).Rule
+			}
+			sink = n
+		})
+		b.Run(fmt.Sprintf("v%d/set-contains", fam), func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			for i := 0; b.Loop(); i++ {
+				if english.Addrs.Contains(src[i&mask]) {
+					n++
+				}
+			}
+			sink = n
+		})
+		b.Run(fmt.Sprintf("v%d/maxminddb", fam), func(b *testing.B) {
+			b.ReportAllocs()
+			n := 0
+			var cc string
+			for i := 0; b.Loop(); i++ {
+				if err := db.Lookup(src[i&mask]).DecodePath(&cc, "country_code"); err != nil {
+					b.Fatal(err)
+				}
+				n += len(cc)
+			}
+			sink = n
+		})
+	}
+}
+
+var sink int
+
+// BenchmarkSteerCompile measures compiling the seed policy from the
+// shared database's networks (country sets built on request, as geo.DB
+// does), and building the Router from the plan.
+func BenchmarkSteerCompile(b *testing.B) {
+	data := mmdbData{dataset.Networks(b)}
+	p, err := steer.LoadFile(seedPolicy)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("compile", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := steer.Compile(p, data, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	plan := compiledSeed(b)
+	b.Run("router", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := plan.Router(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
