@@ -1,0 +1,43 @@
+package nftables
+
+import (
+	"log/slog"
+
+	"github.com/geosteer/geosteer/backend"
+)
+
+// A Backend renders and applies plans to one nftables table.
+//
+// The zero Backend works on the table "geosteer" in the caller's network
+// namespace. A Backend holds no state between calls: every Apply reads what
+// the kernel holds. Apply needs CAP_NET_ADMIN; Render needs nothing. Callers
+// must not run two Applies on the same table at once (the second may see
+// the first's table half-read), though each transaction is atomic.
+type Backend struct {
+	// Table is the inet table the backend owns; "" means [DefaultTable].
+	Table string
+	// NetNS, if not zero, is an open file descriptor of the network
+	// namespace to work in (such as /run/netns/NAME); zero is the caller's.
+	NetNS int
+	// Logger receives progress and timing at debug level; nil discards.
+	Logger *slog.Logger
+}
+
+var (
+	_ backend.Renderer = (*Backend)(nil)
+	_ backend.Applier  = (*Backend)(nil)
+)
+
+func (b *Backend) table() string {
+	if b.Table == "" {
+		return DefaultTable
+	}
+	return b.Table
+}
+
+func (b *Backend) log() *slog.Logger {
+	if b.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return b.Logger
+}
