@@ -91,9 +91,9 @@ func readState(ctx context.Context, cc *nftables.Conn, name string, progress fun
 			return nil, err
 		}
 		v6 := s.KeyType.GetNFTMagic() == nftables.TypeIP6Addr.GetNFTMagic()
-		if s.Anonymous || s.IsMap || !s.Interval || s.HasTimeout || s.Concatenation ||
+		if s.Anonymous || s.IsMap || !s.Interval || s.AutoMerge || s.HasTimeout || s.Concatenation ||
 			(!v6 && s.KeyType.GetNFTMagic() != nftables.TypeIPAddr.GetNFTMagic()) {
-			foreign("set %q is not an interval set of addresses", s.Name)
+			foreign("set %q is not an interval set of addresses without auto-merge", s.Name)
 			continue
 		}
 		es, err := cc.GetSetElements(s)
