@@ -26,10 +26,10 @@ var (
 func englishTest(t testing.TB, extra ...string) cidr.Set {
 	var b cidr.Builder
 	for _, s := range append([]string{
-		"10.1.0.0/16", "10.3.0.0-10.3.7.255", "10.9.9.9",
+		"10.1.0.0/16", "10.3.0.0-10.3.7.255", "10.5.0.0-10.5.2.99", "10.9.9.9",
 		"198.18.0.0/16", "192.0.2.128/25",
 		"2001:db8:1::/48", "2001:db8:3::-2001:db8:3::7ff",
-		"fd00:1::/32",
+		"fd00:1::/32", "fd00:2::5-fd00:2::1:4",
 	}, extra...) {
 		if p, err := netip.ParsePrefix(s); err == nil {
 			b.AddPrefix(p)
