@@ -19,6 +19,12 @@ type Backend struct {
 	// NetNS, if not zero, is an open file descriptor of the network
 	// namespace to work in (such as /run/netns/NAME); zero is the caller's.
 	NetNS int
+	// SkipVerify skips reading the table back after a transaction. The
+	// kernel still acknowledges every message, so failures are reported;
+	// what is skipped is the check that nothing else changed the table.
+	// Reading back costs about as much as the apply for large sets: the
+	// kernel's interval-set dump is quadratic in the number of elements.
+	SkipVerify bool
 	// Logger receives progress and timing at debug level; nil discards.
 	Logger *slog.Logger
 }
