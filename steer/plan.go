@@ -156,7 +156,7 @@ func (p *Plan) Validate() error {
 		if !r.DstAddr.IsValid() || r.DstAddr.Is4() != is4 || r.DstAddr.Is4In6() {
 			return fmt.Errorf("%s: destination %v is not an IPv%d address", where, r.DstAddr, r.Family)
 		}
-		if !r.To.IsValid() || r.To.Addr().Is4() != is4 || r.To.Port() == 0 {
+		if !r.To.IsValid() || r.To.Addr().Is4() != is4 || r.To.Addr().Is4In6() || r.To.Port() == 0 {
 			return fmt.Errorf("%s: target %v is not an IPv%d address and port", where, r.To, r.Family)
 		}
 		if r.Src.IsValid() && r.Src.From().Is4() != is4 {

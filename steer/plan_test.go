@@ -73,6 +73,11 @@ func TestPlanValidate(t *testing.T) {
 		func(p *Plan) { p.Rules[0].To = netip.MustParseAddrPort("[2001:db8::1]:25") },
 		func(p *Plan) { p.Rules[2].Src = netipx.MustParseIPRange("::-::1") },
 		func(p *Plan) { p.Rules[0].DstPort = 0 },
+		func(p *Plan) {
+			p.Rules[0].Family = 6
+			p.Rules[0].DstAddr = netip.MustParseAddr("2001:db8::25")
+			p.Rules[0].To = netip.MustParseAddrPort("[::ffff:10.0.0.3]:25") // mapped: really IPv4
+		},
 	}
 	for i, mutate := range bad {
 		p := seedPlan(t)
