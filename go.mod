@@ -6,3 +6,5 @@ require (
 	github.com/go-routeros/routeros/v3 v3.0.1
 	go4.org/netipx v0.0.0-20260823151212-3075585bcbeb
 )
+
+require github.com/pires/go-proxyproto v0.15.0 // indirect
