@@ -7,4 +7,4 @@ require (
 	go4.org/netipx v0.0.0-20260823151212-3075585bcbeb
 )
 
-require github.com/pires/go-proxyproto v0.15.0 // indirect
+require github.com/pires/go-proxyproto v0.15.0

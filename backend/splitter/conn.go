@@ -76,9 +76,7 @@ func (s *Splitter) serve(c *net.TCPConn, entry netip.AddrPort) {
 		ss.reject(rejectPerSource, replyBusy)
 		return
 	}
-	// The decision: one atomic load, one Route call, no lock.
-	st := s.cur.Load()
-	d := st.router.Route(ss.src.Addr(), entry.Addr(), entry.Port())
+	st, d := s.decide(ss.src.Addr(), entry)
 	if !d.Matched() {
 		ss.reject(rejectNoRoute, replyNoRoute)
 		return
@@ -90,6 +88,13 @@ func (s *Splitter) serve(c *net.TCPConn, entry netip.AddrPort) {
 		return // the timer runs forward; this goroutine is done
 	}
 	ss.forward()
+}
+
+// decide is the hot path: one atomic load, one Route call, no lock and no
+// allocation (with an allocation-free router).
+func (s *Splitter) decide(src netip.Addr, entry netip.AddrPort) (*state, steer.Decision) {
+	st := s.cur.Load()
+	return st, st.router.Route(src, entry.Addr(), entry.Port())
 }
 
 func (s *Splitter) trusted(a netip.Addr) bool {
@@ -291,7 +296,9 @@ func (ss *session) relay(server *net.TCPConn) (in, out int64, err error) {
 		errc <- err
 	}()
 	out, err = ss.pipe(client, server, &ss.lr[1])
-	if err2 := <-errc; err == nil {
+	// The direction that saw the timeout or error first closed both
+	// connections, so the other reports a closed connection: keep the cause.
+	if err2 := <-errc; err == nil || err2 == errIdle || err2 == errSessionTimeout {
 		err = err2
 	}
 	return in, out, err

@@ -345,11 +345,17 @@ func (s *Splitter) Shutdown(ctx context.Context) error {
 	var err error
 	select {
 	case <-drained:
-	case <-ctx.Done():
-		err = ctx.Err()
-		n := s.conns.closeAll(s)
-		s.log.Warn("splitter: shutdown deadline, closing connections", "open", n)
-		<-drained
+	default:
+		select {
+		case <-drained:
+		case <-ctx.Done():
+			err = ctx.Err()
+			n := s.conns.closeAll(s)
+			if n > 0 {
+				s.log.Warn("splitter: shutdown deadline, closing connections", "open", n)
+			}
+			<-drained
+		}
 	}
 	s.bg.Wait()
 	return err
