@@ -10,6 +10,8 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
 )
 
 // A target is one server connections are relayed to, kept by address
@@ -43,7 +45,7 @@ func (s *Splitter) healthLoop(ctx context.Context, t *target) {
 	tick := time.NewTicker(s.opts.HealthInterval)
 	defer tick.Stop()
 	for {
-		err := checkSMTP(ctx, t.addr, s.opts.HealthTimeout)
+		err := checkSMTP(ctx, t.addr, s.opts.HealthTimeout, s.opts.ProxyProtocol)
 		if ctx.Err() != nil {
 			return
 		}
@@ -60,7 +62,10 @@ var errNoBanner = errors.New("no 220 banner")
 
 // checkSMTP connects to addr and reads the first reply line, which must
 // be a 220 greeting; it then says QUIT so the server logs a clean session.
-func checkSMTP(ctx context.Context, addr netip.AddrPort, timeout time.Duration) error {
+// A server that expects a PROXY header first gets a LOCAL one (v2) or
+// "PROXY UNKNOWN" (v1), which tell it to use the connection's own
+// addresses, as HAProxy's "check send-proxy" does.
+func checkSMTP(ctx context.Context, addr netip.AddrPort, timeout time.Duration, proxy int) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var d net.Dialer
@@ -71,6 +76,12 @@ func checkSMTP(ctx context.Context, addr netip.AddrPort, timeout time.Duration) 
 	defer c.Close()
 	dl, _ := ctx.Deadline()
 	c.SetDeadline(dl)
+	if proxy > 0 {
+		h := proxyproto.Header{Version: byte(proxy), Command: proxyproto.LOCAL, TransportProtocol: proxyproto.UNSPEC}
+		if _, err := h.WriteTo(c); err != nil {
+			return err
+		}
+	}
 	var buf [512]byte
 	n := 0
 	for n < len(buf) && bytes.IndexByte(buf[:n], '\n') < 0 {

@@ -269,7 +269,8 @@ func TestFailover(t *testing.T) {
 // TestHealthCheck: a server that stops greeting is taken out (its
 // sources go straight to the failover target) and brought back.
 func TestHealthCheck(t *testing.T) {
-	tb := newTestbed(t, Options{HealthInterval: 20 * time.Millisecond, HealthTimeout: 100 * time.Millisecond})
+	// PROXY v1 so that the checks must send a header the sinks accept.
+	tb := newTestbed(t, Options{ProxyProtocol: 1, HealthInterval: 20 * time.Millisecond, HealthTimeout: 100 * time.Millisecond})
 	up := func(name string) bool {
 		for _, ts := range tb.s.Stats().Targets {
 			if ts.Target == name {
