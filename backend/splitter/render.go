@@ -14,10 +14,12 @@ import (
 // point with the local address it is listened on, then its rules in order
 // with their targets, tarpits and the sets' sizes.
 func (s *Splitter) Render(w io.Writer, p *steer.Plan) error {
-	return render(w, p, s.opts)
+	return Render(w, p, s.opts)
 }
 
-func render(w io.Writer, p *steer.Plan, o Options) error {
+// Render writes p as a splitter with options o would enforce it, without
+// starting one.
+func Render(w io.Writer, p *steer.Plan, o Options) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("splitter: %w", err)
 	}
