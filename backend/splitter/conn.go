@@ -261,7 +261,10 @@ func (ss *session) connect(primary *target) (*target, *net.TCPConn) {
 
 func (ss *session) dial(t *target) *net.TCPConn {
 	s := ss.s
-	c, err := s.dialer.DialTCP(context.Background(), "tcp", netip.AddrPort{}, t.addr)
+	// Dial by string: Dialer.DialTCP with a zero local address binds to
+	// port 0 before connecting, an extra system call that also takes the
+	// ephemeral port exclusively.
+	nc, err := s.dialer.Dial("tcp", t.dialAddr)
 	if err != nil {
 		t.dialFailures.Add(1)
 		if s.opts.HealthInterval > 0 {
@@ -271,7 +274,7 @@ func (ss *session) dial(t *target) *net.TCPConn {
 		}
 		return nil
 	}
-	return c
+	return nc.(*net.TCPConn)
 }
 
 // relay copies both ways until both sides have closed their half, or an

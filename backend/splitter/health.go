@@ -17,9 +17,10 @@ import (
 // A target is one server connections are relayed to, kept by address
 // across reloads together with its health and counters.
 type target struct {
-	name string
-	addr netip.AddrPort
-	up   atomic.Bool // optimistic until a check says otherwise
+	name     string
+	addr     netip.AddrPort
+	dialAddr string      // addr.String(), made once
+	up       atomic.Bool // optimistic until a check says otherwise
 
 	conns, dialFailures atomic.Uint64
 	bytesIn, bytesOut   atomic.Uint64

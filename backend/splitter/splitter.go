@@ -157,7 +157,7 @@ func (s *Splitter) apply(p *steer.Plan, dryRun bool) (backend.Report, error) {
 		}
 		t := s.targets[r.To]
 		if t == nil {
-			t = &target{name: r.Target, addr: r.To}
+			t = &target{name: r.Target, addr: r.To, dialAddr: r.To.String()}
 			t.up.Store(true)
 			if s.opts.HealthInterval > 0 {
 				var ctx context.Context
