@@ -469,6 +469,7 @@ func TestTimeouts(t *testing.T) {
 func TestRelay(t *testing.T) {
 	tb := newTestbed(t, Options{ProxyProtocol: 2})
 	c := dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
+	c.c.SetDeadline(time.Now().Add(60 * time.Second)) // 10 MiB under -race on a loaded machine
 	c.line()
 	c.cmd("EHLO test")
 	if r := c.cmd("DATA"); !strings.HasPrefix(r, "354") {
