@@ -1,0 +1,38 @@
+// Package splitter is the in-process enforcement point of a steer.Plan: an
+// SMTP connection splitter that listens on the plan's entry points, decides
+// per connection where the sender goes, and relays the connection to that
+// server, keeping the client's address with the PROXY protocol.
+//
+// A [Splitter] is started with [New] and runs until [Splitter.Shutdown] or
+// [Splitter.Close]. [Splitter.Apply] swaps a new plan in atomically:
+// connections in flight keep running on the plan they started with, and the
+// listeners of entry points present in both plans are never closed, so no
+// connection is refused during a reload.
+//
+// Per connection the work is: one atomic load of the current router, one
+// Route call (the compiled router is allocation-free; a *steer.Plan works
+// too), limits checked with atomic counters, then a dial with a timeout and a
+// two-way relay with half-close. The relay keeps both ends as *net.TCPConn
+// so that Linux moves the bytes with splice(2), never through user space.
+//
+// # Failover
+//
+// The plan names one target per rule. When it refuses, times out or is
+// marked down by the health checks, the splitter does what a sender does
+// after a failed MX: it tries the same source on the plan's other entry
+// points of the same port and family, in rule order, and relays to the first
+// distinct target that answers. In the seed policy an English sender in the
+// lower half goes to A on MX 1 and to B on MX 2, so A down means B; a foreign
+// sender goes to the strict server on every MX, so it never fails over to a
+// lenient one. When every candidate fails the client gets 421 and retries
+// later, as SMTP intends.
+//
+// # Limits
+//
+// Connections over [Options.MaxConns], or over [Options.MaxConnsPerSource]
+// from one source prefix, connections that match no rule and connections no
+// target accepts get "421 4.7.0 …" and are closed. A session with no byte in
+// either direction for [Options.IdleTimeout] (checked in windows of a
+// quarter of it, so it ends between 1 and 1.25 times the timeout) or older
+// than [Options.SessionTimeout] is closed.
+package splitter

@@ -1,0 +1,330 @@
+// Command smtpbench measures SMTP connection splitters side by side on
+// loopback: HAProxy (TCP mode, src ACL file), nginx's stream module (geo
+// map), geosteer's splitter (examples/splitter, GOMAXPROCS=1) and a direct
+// connection as the floor. See ../run.sh, which builds what it needs.
+//
+//	smtpbench -list20k L -listfull F -splitter BIN [-trials 3] [-dur 3s]
+//
+// All peers enforce one policy on one entry point: sources outside the
+// list go to sink "strict"; listed ones below 127.64.0.0 to "a", the rest
+// to "b". The lists get 127.0.0.0/9 appended by run.sh so that loopback
+// sources (random across 127.0.0.0/8) exercise all three routes.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// upper is 127.64.0.0-255.255.255.255 as prefixes.
+var upper = []string{"127.64.0.0/10", "127.128.0.0/9", "128.0.0.0/1"}
+
+type peer struct {
+	name  string
+	addr  string
+	start func(list string) (*exec.Cmd, error) // nil for direct
+	cmd   *exec.Cmd
+}
+
+func freePort() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func main() {
+	list20k := flag.String("list20k", "", "source list for the load runs")
+	listFull := flag.String("listfull", "", "full seed list for memory and start-up")
+	splitterBin := flag.String("splitter", "", "examples/splitter binary")
+	trials := flag.Int("trials", 3, "trials per peer and concurrency")
+	dur := flag.Duration("dur", 3*time.Second, "duration of one trial")
+	flag.Parse()
+	tmp, err := os.MkdirTemp("", "smtpbench")
+	check(err)
+	defer os.RemoveAll(tmp)
+
+	var sinks [3]*sink
+	for i, n := range []string{"a", "b", "strict"} {
+		sinks[i], err = newSink(n)
+		check(err)
+	}
+	a, b, strict := sinks[0].addr(), sinks[1].addr(), sinks[2].addr()
+
+	haproxy := func(addr string) func(string) (*exec.Cmd, error) {
+		return func(list string) (*exec.Cmd, error) {
+			cfg := filepath.Join(tmp, "haproxy.cfg")
+			os.WriteFile(cfg, []byte(fmt.Sprintf(`global
+    nbthread 1
+    maxconn 8000
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 300s
+    timeout server 300s
+frontend mx
+    bind %s
+    acl english src -f %s
+    acl upper src %s
+    use_backend strict if !english
+    use_backend b if upper
+    default_backend a
+backend a
+    server a %s
+backend b
+    server b %s
+backend strict
+    server strict %s
+`, addr, list, strings.Join(upper, " "), a, b, strict)), 0o644)
+			cmd := exec.Command("haproxy", "-db", "-f", cfg)
+			cmd.Stderr = os.Stderr
+			return cmd, cmd.Start()
+		}
+	}
+	nginx := func(addr string) func(string) (*exec.Cmd, error) {
+		return func(list string) (*exec.Cmd, error) {
+			geo := filepath.Join(tmp, "geo.conf")
+			data, err := os.ReadFile(list)
+			if err != nil {
+				return nil, err
+			}
+			var g strings.Builder
+			for _, l := range strings.Fields(string(data)) {
+				if !strings.HasPrefix(l, "#") {
+					g.WriteString(l + " 1;\n")
+				}
+			}
+			os.WriteFile(geo, []byte(g.String()), 0o644)
+			var up strings.Builder
+			for _, p := range upper {
+				up.WriteString(p + " 1; ")
+			}
+			cfg := filepath.Join(tmp, "nginx.conf")
+			os.WriteFile(cfg, []byte(fmt.Sprintf(`load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+worker_processes 1;
+master_process off;
+daemon off;
+pid %s/nginx.pid;
+error_log stderr error;
+events { worker_connections 8000; }
+stream {
+    geo $english { default 0; include %s; }
+    geo $upper { default 0; %s}
+    map "$english$upper" $backend { "10" a; "11" b; default strict; }
+    upstream a { server %s; }
+    upstream b { server %s; }
+    upstream strict { server %s; }
+    server { listen %s; proxy_pass $backend; proxy_connect_timeout 5s; proxy_timeout 300s; }
+}
+`, tmp, geo, up.String(), a, b, strict, addr)), 0o644)
+			cmd := exec.Command("nginx", "-p", tmp, "-c", cfg)
+			cmd.Stderr = os.Stderr
+			return cmd, cmd.Start()
+		}
+	}
+	split := func(addr string) func(string) (*exec.Cmd, error) {
+		return func(list string) (*exec.Cmd, error) {
+			cmd := exec.Command(*splitterBin, "-mx", addr, "-a", a, "-b", b, "-strict", strict,
+				"-english", list, "-split4", "127.64.0.0")
+			cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+			cmd.Stderr = os.Stderr
+			return cmd, cmd.Start()
+		}
+	}
+	peers := []*peer{
+		{name: "direct (floor)", addr: a},
+		{name: "HAProxy " + version("haproxy", "-v"), addr: freePort()},
+		{name: "nginx stream " + version("nginx", "-v"), addr: freePort()},
+		{name: "geosteer splitter", addr: freePort()},
+	}
+	peers[1].start, peers[2].start, peers[3].start = haproxy(peers[1].addr), nginx(peers[2].addr), split(peers[3].addr)
+
+	// Start-up time and memory with the full list, then restart with the
+	// 20k list for the load runs.
+	fullRSS, fullStart := map[string]float64{}, map[string]time.Duration{}
+	for _, p := range peers[1:] {
+		var ts []time.Duration
+		for range 3 {
+			t0 := time.Now()
+			cmd, err := p.start(*listFull)
+			check(err)
+			_, err = waitReady(p.addr)
+			check(wrap(p.name, err))
+			ts = append(ts, time.Since(t0))
+			fullRSS[p.name] = rss(cmd.Process.Pid)
+			stop(cmd)
+		}
+		fullStart[p.name] = median(ts)
+	}
+	startup := map[string]time.Duration{}
+	for _, p := range peers[1:] {
+		t0 := time.Now()
+		p.cmd, err = p.start(*list20k)
+		check(err)
+		_, err = waitReady(p.addr)
+		check(wrap(p.name, err))
+		startup[p.name] = time.Since(t0)
+	}
+	defer func() {
+		for _, p := range peers[1:] {
+			stop(p.cmd)
+		}
+	}()
+
+	type result struct {
+		rate, p50, p99, cpu []float64
+		errs                int
+	}
+	res := map[string]map[int]*result{}
+	for _, p := range peers {
+		res[p.name] = map[int]*result{}
+	}
+	concs := []int{1, 16, 128}
+	for _, c := range concs {
+		for t := range *trials {
+			for i := range peers {
+				p := peers[(i+t)%len(peers)] // rotate the order between trials
+				r := res[p.name][c]
+				if r == nil {
+					r = &result{}
+					res[p.name][c] = r
+				}
+				cpu0 := cpuTime(p.cmd)
+				n, lat, errs := sessions(p.addr, c, *dur)
+				cpu1 := cpuTime(p.cmd)
+				r.rate = append(r.rate, float64(n)/dur.Seconds())
+				r.p50 = append(r.p50, ms(percentile(lat, 0.50)))
+				r.p99 = append(r.p99, ms(percentile(lat, 0.99)))
+				if n > 0 {
+					r.cpu = append(r.cpu, (cpu1-cpu0).Seconds()*1e6/float64(n))
+				}
+				r.errs += errs
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+	}
+	// Relay throughput: 10 MiB from an English source to a, 5 times each.
+	thr := map[string][]float64{}
+	for t := range 5 {
+		for i := range peers {
+			p := peers[(i+t)%len(peers)]
+			d, err := relay(p.addr, net.IPv4(127, 1, 0, 1))
+			check(err)
+			thr[p.name] = append(thr[p.name], 10/d.Seconds())
+		}
+	}
+	loadRSS := map[string]float64{}
+	for _, p := range peers[1:] {
+		loadRSS[p.name] = rss(p.cmd.Process.Pid)
+	}
+
+	direct := medianF(thr[peers[0].name])
+	fmt.Printf("| peer | conn/s c=1 | c=16 | c=128 | p50 / p99 ms c=1 | c=16 | c=128 | CPU µs/conn (c=16) | relay MiB/s (×direct) | RSS MiB 20k list, after load | RSS MiB full list | start-up ms 20k / full | errors |\n")
+	fmt.Printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, p := range peers {
+		r := res[p.name]
+		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f |", p.name,
+			medianF(r[1].rate), medianF(r[16].rate), medianF(r[128].rate),
+			medianF(r[1].p50), medianF(r[1].p99), medianF(r[16].p50), medianF(r[16].p99), medianF(r[128].p50), medianF(r[128].p99))
+		if p.cmd == nil {
+			fmt.Printf(" – | %.0f (1.00) | – | – | – | %d |\n", direct, r[1].errs+r[16].errs+r[128].errs)
+			continue
+		}
+		t := medianF(thr[p.name])
+		fmt.Printf(" %.0f | %.0f (%.2f) | %.1f | %.1f | %.0f / %.0f | %d |\n", medianF(r[16].cpu), t, t/direct,
+			loadRSS[p.name], fullRSS[p.name], ms(startup[p.name]), ms(fullStart[p.name]), r[1].errs+r[16].errs+r[128].errs)
+	}
+}
+
+func version(cmd, flag string) string {
+	out, _ := exec.Command(cmd, flag).CombinedOutput()
+	for _, f := range strings.Fields(string(out)) {
+		if f != "" && (f[0] >= '0' && f[0] <= '9' || strings.HasPrefix(f, "nginx/")) {
+			return strings.TrimPrefix(strings.SplitN(f, "-", 2)[0], "nginx/")
+		}
+	}
+	return ""
+}
+
+func stop(cmd *exec.Cmd) {
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		cmd.Process.Kill()
+		<-done
+	}
+}
+
+// cpuTime is the process's user+system time from /proc (10ms ticks).
+func cpuTime(cmd *exec.Cmd) time.Duration {
+	if cmd == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	check(err)
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return time.Duration(u+s) * 10 * time.Millisecond
+}
+
+// rss is the process's resident set in MiB.
+func rss(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	check(err)
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, _ := strconv.Atoi(strings.Fields(l)[1])
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+func ms(d time.Duration) float64 { return d.Seconds() * 1000 }
+
+func median(d []time.Duration) time.Duration {
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return d[len(d)/2]
+}
+
+func medianF(x []float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	x = slices.Clone(x)
+	slices.Sort(x)
+	return x[len(x)/2]
+}
+
+func check(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "smtpbench:", err)
+		os.Exit(1)
+	}
+}
+
+func wrap(name string, err error) error {
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
