@@ -18,8 +18,9 @@ type Options struct {
 	// Entry points not in the map are listened on as they are.
 	Listen map[netip.AddrPort]netip.AddrPort
 
-	// Compile turns a plan into the router that enforces it. Nil means the
-	// plan itself ([steer.Plan.Route], the reference semantics).
+	// Compile turns a plan into the router that enforces it. Nil means
+	// [steer.Plan.Router], the compiled allocation-free form; tests may
+	// pass the plan itself ([steer.Plan.Route], the reference semantics).
 	Compile func(*steer.Plan) (Router, error)
 
 	// ProxyProtocol is the PROXY protocol version (1 or 2) of the header

@@ -110,13 +110,16 @@ func (s *Splitter) apply(p *steer.Plan, dryRun bool) (backend.Report, error) {
 	if err := p.Validate(); err != nil {
 		return backend.Report{}, fmt.Errorf("splitter: %w", err)
 	}
-	var router Router = p
-	if s.opts.Compile != nil {
-		r, err := s.opts.Compile(p)
-		if err != nil {
-			return backend.Report{}, fmt.Errorf("splitter: compiling the plan: %w", err)
-		}
-		router = r
+	if err := p.Check(steer.Splitter); err != nil {
+		return backend.Report{}, fmt.Errorf("splitter: %w", err)
+	}
+	compile := s.opts.Compile
+	if compile == nil {
+		compile = func(p *steer.Plan) (Router, error) { return p.Router() }
+	}
+	router, err := compile(p)
+	if err != nil {
+		return backend.Report{}, fmt.Errorf("splitter: compiling the plan: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
