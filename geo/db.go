@@ -156,11 +156,7 @@ func entryOf[K key[K]](t *table[K], k K) (netipx.IPRange, int) {
 		var zero K
 		hi = pred(zero) // the top of the family
 	}
-	line := 0
-	if t.line != nil {
-		line = int(t.line[i])
-	}
-	return netipx.IPRangeFrom(lo.addr(), hi.addr()), line
+	return netipx.IPRangeFrom(lo.addr(), hi.addr()), int(t.lineAt(i))
 }
 
 // Countries returns the countries that have networks, sorted.
@@ -251,7 +247,7 @@ func (db *DB) Unknown() cidr.Set {
 // Sets returns the addresses of every country in one pass over the table.
 func (db *DB) Sets() map[Country]cidr.Set {
 	idx := map[Country]int{}
-	group := make([]int, len(db.origins)) // label → group index, −1 for none
+	group := make([]int32, len(db.origins)) // label → group index, −1 for none
 	for l, o := range db.origins {
 		group[l] = -1
 		if o.cc == "" {
@@ -262,11 +258,11 @@ func (db *DB) Sets() map[Country]cidr.Set {
 			g = len(idx)
 			idx[o.cc] = g
 		}
-		group[l] = g
+		group[l] = int32(g)
 	}
 	bs := make([]cidr.Builder, len(idx))
-	collectGroups(&db.t4, group, bs)
-	collectGroups(&db.t6, group, bs)
+	collect4(&db.t4, group, bs)
+	collect6(&db.t6, group, bs)
 	out := make(map[Country]cidr.Set, len(idx))
 	for c, g := range idx {
 		s, _ := bs[g].Set() // input is valid by construction
@@ -277,7 +273,7 @@ func (db *DB) Sets() map[Country]cidr.Set {
 
 // collect returns the addresses of the labels in want.
 func (db *DB) collect(want []bool) cidr.Set {
-	group := make([]int, len(want))
+	group := make([]int32, len(want))
 	for l, w := range want {
 		group[l] = -1
 		if w {
@@ -285,51 +281,92 @@ func (db *DB) collect(want []bool) cidr.Set {
 		}
 	}
 	bs := make([]cidr.Builder, 1)
-	collectGroups(&db.t4, group, bs)
-	collectGroups(&db.t6, group, bs)
+	collect4(&db.t4, group, bs)
+	collect6(&db.t6, group, bs)
 	s, _ := bs[0].Set()
 	return s
 }
 
-// collectGroups adds each entry of t to the builder of its label's group,
-// joining adjacent entries of a group into one range first: the table keeps
-// one entry per network, the builder wants as few ranges as it can get.
-func collectGroups[K key[K]](t *table[K], group []int, bs []cidr.Builder) {
+// collect4 adds each entry of t to the builder of its label's group
+// (group[label], or none if negative), joining adjacent entries of a group
+// into one range first: the table keeps one entry per network, the builder
+// wants as few ranges as it can get. It and collect6 are written per family
+// because a generic loop calls the key's methods indirectly, and Sets runs
+// it over every network of the database.
+func collect4(t *table[u32], group []int32, bs []cidr.Builder) {
 	type run struct {
-		lo, hi K
+		lo, hi u32
 		open   bool
 	}
 	runs := make([]run, len(bs))
-	flush := func(g int) {
-		r := &runs[g]
+	for pi, p := range t.parts {
+		top := ^u32(0) // hi of the part's last entry
+		if pi+1 < len(t.parts) {
+			top = t.first[pi+1] - 1
+		}
+		start, label := p.start, p.label[:len(p.start)]
+		for i, lo := range start {
+			g := group[label[i]]
+			if g < 0 {
+				continue
+			}
+			hi := top
+			if i+1 < len(start) {
+				hi = start[i+1] - 1
+			}
+			r := &runs[g]
+			if r.open {
+				if r.hi+1 == lo {
+					r.hi = hi
+					continue
+				}
+				bs[g].AddRange(netipx.IPRangeFrom(r.lo.addr(), r.hi.addr()))
+			}
+			*r = run{lo, hi, true}
+		}
+	}
+	for g, r := range runs {
 		if r.open {
 			bs[g].AddRange(netipx.IPRangeFrom(r.lo.addr(), r.hi.addr()))
-			r.open = false
 		}
 	}
-	n := t.len()
-	for i := 0; i < n; i++ {
-		g := group[t.label[i]]
-		if g < 0 {
-			continue
-		}
-		lo := t.start[i]
-		var hi K
-		if i+1 < n {
-			hi = pred(t.start[i+1])
-		} else {
-			var zero K
-			hi = pred(zero) // the top of the family
-		}
-		r := &runs[g]
-		if r.open && r.hi.succ() == lo {
-			r.hi = hi
-			continue
-		}
-		flush(g)
-		*r = run{lo, hi, true}
+}
+
+func collect6(t *table[u128], group []int32, bs []cidr.Builder) {
+	type run struct {
+		lo, hi u128
+		open   bool
 	}
-	for g := range runs {
-		flush(g)
+	runs := make([]run, len(bs))
+	for pi, p := range t.parts {
+		top := u128{^uint64(0), ^uint64(0)} // hi of the part's last entry
+		if pi+1 < len(t.parts) {
+			top = t.first[pi+1].pred()
+		}
+		start, label := p.start, p.label[:len(p.start)]
+		for i, lo := range start {
+			g := group[label[i]]
+			if g < 0 {
+				continue
+			}
+			hi := top
+			if i+1 < len(start) {
+				hi = start[i+1].pred()
+			}
+			r := &runs[g]
+			if r.open {
+				if r.hi.succ() == lo {
+					r.hi = hi
+					continue
+				}
+				bs[g].AddRange(netipx.IPRangeFrom(r.lo.addr(), r.hi.addr()))
+			}
+			*r = run{lo, hi, true}
+		}
+	}
+	for g, r := range runs {
+		if r.open {
+			bs[g].AddRange(netipx.IPRangeFrom(r.lo.addr(), r.hi.addr()))
+		}
 	}
 }

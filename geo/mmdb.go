@@ -140,10 +140,10 @@ func loadMMDB(ctx context.Context, name string, r *maxminddb.Reader, t *searchTr
 		}
 		l.info.Networks++
 		if lo, hi, ok := lf.bounds4(); ok {
-			l.b4.add(lo, hi, lastLabel, 0)
+			add4(&l.b4, lo, hi, lastLabel)
 		} else {
 			lo, hi := lf.bounds6()
-			l.b6.add(lo, hi, lastLabel, 0)
+			add6(&l.b6, lo, hi, lastLabel)
 		}
 		return nil
 	})
