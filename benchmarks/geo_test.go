@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/geosteer/geosteer/benchmarks/dataset"
 	"github.com/geosteer/geosteer/geo"
@@ -98,6 +99,75 @@ func BenchmarkGeoLoad(b *testing.B) {
 		}
 		report(b)
 	})
+}
+
+// BenchmarkGeoRatio times geo against the floor in pairs, back to back in
+// each iteration (alternating which goes first), so that the load of a
+// shared machine falls on both alike; x-floor is the ratio of the summed
+// times.
+func BenchmarkGeoRatio(b *testing.B) {
+	path := dataset.Path(b)
+	ctx := context.Background()
+	floor := func(b *testing.B) {
+		r, err := maxminddb.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n := 0
+		for res := range r.Networks() {
+			if res.Err() != nil {
+				b.Fatal(res.Err())
+			}
+			n++
+		}
+		r.Close()
+		if n == 0 {
+			b.Fatal("no networks")
+		}
+	}
+	all := func(b *testing.B) {
+		db, err := geo.LoadMMDB(ctx, path, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if sets := db.Sets(); len(sets) < 200 {
+			b.Fatal("too few countries", len(sets))
+		}
+	}
+	six := func(b *testing.B) {
+		db, err := geo.LoadMMDB(ctx, path, &geo.Options{Countries: dataset.Six})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if s, err := db.Group(dataset.Six...); err != nil || s.IsEmpty() {
+			b.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		name string
+		geo  func(*testing.B)
+	}{{"all", all}, {"six", six}} {
+		b.Run(c.name, func(b *testing.B) {
+			var tf, tg time.Duration
+			i := 0
+			for b.Loop() {
+				for k := range 2 {
+					t0 := time.Now()
+					if (i+k)%2 == 0 {
+						floor(b)
+						tf += time.Since(t0)
+					} else {
+						c.geo(b)
+						tg += time.Since(t0)
+					}
+				}
+				i++
+			}
+			b.ReportMetric(float64(tg)/float64(tf), "x-floor")
+			b.ReportMetric(float64(tf.Milliseconds())/float64(i), "floor-ms")
+			b.ReportMetric(float64(tg.Milliseconds())/float64(i), "geo-ms")
+		})
+	}
 }
 
 // Lookups: the compiled country table against maxminddb's own lookup of the

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/geosteer/geosteer/cidr"
@@ -260,13 +261,10 @@ func (db *DB) Sets() map[Country]cidr.Set {
 		}
 		group[l] = int32(g)
 	}
-	bs := make([]cidr.Builder, len(idx))
-	collect4(&db.t4, group, bs)
-	collect6(&db.t6, group, bs)
+	sets := db.collectSets(group, len(idx))
 	out := make(map[Country]cidr.Set, len(idx))
 	for c, g := range idx {
-		s, _ := bs[g].Set() // input is valid by construction
-		out[c] = s
+		out[c] = sets[g]
 	}
 	return out
 }
@@ -280,11 +278,44 @@ func (db *DB) collect(want []bool) cidr.Set {
 			group[l] = 0
 		}
 	}
-	bs := make([]cidr.Builder, 1)
-	collect4(&db.t4, group, bs)
-	collect6(&db.t6, group, bs)
-	s, _ := bs[0].Set()
-	return s
+	return db.collectSets(group, 1)[0]
+}
+
+// parallelEntries is the table size from which collectSets builds the two
+// families' sets in parallel: below it a goroutine costs more than it saves.
+const parallelEntries = 1 << 16
+
+// collectSets returns the addresses of each group of labels (group[label],
+// none if negative). The families are independent until the end, so with
+// a large table they are collected on two goroutines, each with its own
+// builders, and joined by Union, which for disjoint families shares the
+// two halves without copying.
+func (db *DB) collectSets(group []int32, n int) []cidr.Set {
+	b4 := make([]cidr.Builder, n)
+	b6 := make([]cidr.Builder, n)
+	s4 := make([]cidr.Set, n)
+	s6 := make([]cidr.Set, n)
+	v6 := func() {
+		collect6(&db.t6, group, b6)
+		for g := range b6 {
+			s6[g], _ = b6[g].Set() // valid by construction
+		}
+	}
+	var wg sync.WaitGroup
+	if db.t4.len()+db.t6.len() >= parallelEntries {
+		wg.Go(v6)
+	} else {
+		v6()
+	}
+	collect4(&db.t4, group, b4)
+	for g := range b4 {
+		s4[g], _ = b4[g].Set()
+	}
+	wg.Wait()
+	for g := range s4 {
+		s4[g] = s4[g].Union(s6[g])
+	}
+	return s4
 }
 
 // collect4 adds each entry of t to the builder of its label's group

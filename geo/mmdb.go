@@ -107,43 +107,45 @@ func loadMMDB(ctx context.Context, name string, r *maxminddb.Reader, t *searchTr
 		lastOff   = notFound
 		lastLabel uint16
 	)
-	err = t.walk(func(lf leaf) error {
-		if err := l.tick(); err != nil {
-			return fmt.Errorf("geo: %s: %w", l.name, err)
-		}
-		if lf.off == notFound {
-			return nil // no data: the table's gaps say so
-		}
-		// Neighbouring networks mostly share a record.
-		if lf.off != lastOff {
-			lb, ok := cache.get(lf.off)
-			if !ok {
-				res := r.LookupOffset(uintptr(lf.off))
-				if sch == schemaUnknown {
-					if sch, err = detectSchema(res); err != nil {
-						return fmt.Errorf("geo: %s (database_type %q): %w", l.name, md.DatabaseType, err)
-					}
-				}
-				if lb, err = l.resolve(res, sch); err != nil {
-					if l.errorf(fmt.Errorf("geo: %s: network %s: %w", l.name, lf, err)) != nil {
-						return errTooMany
-					}
-					return nil
-				}
-				cache.put(lf.off, lb)
+	err = t.walk(func(leaves []leaf) error {
+		for _, lf := range leaves {
+			if lf.off == notFound {
+				continue // no data: the table's gaps say so
 			}
-			lastOff, lastLabel = lf.off, lb
+			// Neighbouring networks mostly share a record.
+			if lf.off != lastOff {
+				lb, ok := cache.get(lf.off)
+				if !ok {
+					res := r.LookupOffset(uintptr(lf.off))
+					if sch == schemaUnknown {
+						if sch, err = detectSchema(res); err != nil {
+							return fmt.Errorf("geo: %s (database_type %q): %w", l.name, md.DatabaseType, err)
+						}
+					}
+					if lb, err = l.resolve(res, sch); err != nil {
+						if l.errorf(fmt.Errorf("geo: %s: network %s: %w", l.name, lf, err)) != nil {
+							return errTooMany
+						}
+						continue
+					}
+					cache.put(lf.off, lb)
+				}
+				lastOff, lastLabel = lf.off, lb
+			}
+			if lastLabel == 0 {
+				l.info.NoCountry++
+				continue
+			}
+			l.info.Networks++
+			if lo, hi, ok := lf.bounds4(); ok {
+				add4(&l.b4, lo, hi, lastLabel)
+			} else {
+				lo, hi := lf.bounds6()
+				add6(&l.b6, lo, hi, lastLabel)
+			}
 		}
-		if lastLabel == 0 {
-			l.info.NoCountry++
-			return nil
-		}
-		l.info.Networks++
-		if lo, hi, ok := lf.bounds4(); ok {
-			add4(&l.b4, lo, hi, lastLabel)
-		} else {
-			lo, hi := lf.bounds6()
-			add6(&l.b6, lo, hi, lastLabel)
+		if err := l.ticks(len(leaves)); err != nil {
+			return fmt.Errorf("geo: %s: %w", l.name, err)
 		}
 		return nil
 	})

@@ -147,11 +147,23 @@ var (
 	errShared = fmt.Errorf("%w: a node is reached twice", errWalk)
 )
 
-// walk calls visit for every network in ascending address order, stopping
-// at the first error visit returns. Each node is read at most once, so the
+// walk calls visit with every network in ascending address order, in
+// batches (a call per network costs more than the walk's own work per
+// network), stopping at the first error visit returns. The leaves before a
+// tree error are visited before the error is returned. Each node is read
+// at most once, so the
 // work is linear in the tree's size whatever the file holds.
-func (t *searchTree) walk(visit func(leaf) error) error {
+func (t *searchTree) walk(visit func([]leaf) error) error {
 	visited := make([]uint64, t.nodes/64+1)
+	batch := make([]leaf, 0, 1024)
+	fail := func(err error) error {
+		if len(batch) > 0 {
+			if verr := visit(batch); verr != nil {
+				return verr
+			}
+		}
+		return err
+	}
 	type frame struct {
 		ptr  uint64
 		key  u128
@@ -170,8 +182,11 @@ func (t *searchTree) walk(visit func(leaf) error) error {
 		for {
 			p := f.ptr
 			if p == t.nodes {
-				if err := visit(leaf{f.key, f.bits, notFound}); err != nil {
-					return err
+				if batch = append(batch, leaf{f.key, f.bits, notFound}); len(batch) == cap(batch) {
+					if err := visit(batch); err != nil {
+						return err
+					}
+					batch = batch[:0]
 				}
 				break
 			}
@@ -182,19 +197,22 @@ func (t *searchTree) walk(visit func(leaf) error) error {
 			}
 			if p > t.nodes {
 				if p < t.nodes+dataSeparator || p-t.nodes-dataSeparator >= t.dataSize {
-					return fmt.Errorf("%w: record %d of network %s points outside the data section", errWalk, p, leaf{f.key, f.bits, 0})
+					return fail(fmt.Errorf("%w: record %d of network %s points outside the data section", errWalk, p, leaf{f.key, f.bits, 0}))
 				}
-				if err := visit(leaf{f.key, f.bits, p - t.nodes - dataSeparator}); err != nil {
-					return err
+				if batch = append(batch, leaf{f.key, f.bits, p - t.nodes - dataSeparator}); len(batch) == cap(batch) {
+					if err := visit(batch); err != nil {
+						return err
+					}
+					batch = batch[:0]
 				}
 				break
 			}
 			if f.bits >= 128 {
-				return fmt.Errorf("%w: node %d below a /128", errWalk, p)
+				return fail(fmt.Errorf("%w: node %d below a /128", errWalk, p))
 			}
 			w, m := p/64, uint64(1)<<(p%64)
 			if visited[w]&m != 0 { // the root too: it is marked when first read
-				return fmt.Errorf("%w: node %d", errShared, p)
+				return fail(fmt.Errorf("%w: node %d", errShared, p))
 			}
 			visited[w] |= m
 			left, right := t.node(p)
@@ -209,6 +227,9 @@ func (t *searchTree) walk(visit func(leaf) error) error {
 			sp++
 			f.ptr = left
 		}
+	}
+	if len(batch) > 0 {
+		return visit(batch)
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ func BenchmarkWalk(b *testing.B) {
 				b.Fatal(err)
 			}
 			n := 0
-			if err := t.walk(func(leaf) error { n++; return nil }); err != nil {
+			if err := t.walk(func(ls []leaf) error { n += len(ls); return nil }); err != nil {
 				b.Fatal(err)
 			}
 		}

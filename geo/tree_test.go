@@ -39,8 +39,10 @@ func treeNetworks(data []byte, md maxminddb.Metadata) (out []walked, err error) 
 	if err != nil {
 		return nil, err
 	}
-	err = t.walk(func(l leaf) error {
-		out = append(out, walked{l.prefix().String(), l.off})
+	err = t.walk(func(ls []leaf) error {
+		for _, l := range ls {
+			out = append(out, walked{l.prefix().String(), l.off})
+		}
 		return nil
 	})
 	return out, err
