@@ -319,85 +319,48 @@ func (db *DB) collectSets(group []int32, n int) []cidr.Set {
 }
 
 // collect4 adds each entry of t to the builder of its label's group
-// (group[label], or none if negative), joining adjacent entries of a group
-// into one range first: the table keeps one entry per network, the builder
-// wants as few ranges as it can get. It and collect6 are written per family
-// because a generic loop calls the key's methods indirectly, and Sets runs
-// it over every network of the database.
+// (group[label], none if negative), joining neighbouring entries of a group
+// into one range: the table keeps one entry per network, the builder wants
+// as few ranges as it can get. Entries tile the address space, so a group's
+// run goes on exactly as long as the entries' group stays the same. It and
+// collect6 are written per family because a generic loop calls the key's
+// methods indirectly, and Sets runs it over every network of the database.
 func collect4(t *table[u32], group []int32, bs []cidr.Builder) {
-	type run struct {
-		lo, hi u32
-		open   bool
-	}
-	runs := make([]run, len(bs))
-	for pi, p := range t.parts {
-		top := ^u32(0) // hi of the part's last entry
-		if pi+1 < len(t.parts) {
-			top = t.first[pi+1] - 1
-		}
-		start, label := p.start, p.label[:len(p.start)]
-		for i, lo := range start {
+	cur, from := int32(-1), u32(0) // the open run: its group and first address
+	for _, p := range t.parts {
+		label := p.label[:len(p.start)]
+		for i, lo := range p.start {
 			g := group[label[i]]
-			if g < 0 {
+			if g == cur {
 				continue
 			}
-			hi := top
-			if i+1 < len(start) {
-				hi = start[i+1] - 1
+			if cur >= 0 {
+				bs[cur].AddRange(netipx.IPRangeFrom(from.addr(), (lo - 1).addr()))
 			}
-			r := &runs[g]
-			if r.open {
-				if r.hi+1 == lo {
-					r.hi = hi
-					continue
-				}
-				bs[g].AddRange(netipx.IPRangeFrom(r.lo.addr(), r.hi.addr()))
-			}
-			*r = run{lo, hi, true}
+			cur, from = g, lo
 		}
 	}
-	for g, r := range runs {
-		if r.open {
-			bs[g].AddRange(netipx.IPRangeFrom(r.lo.addr(), r.hi.addr()))
-		}
+	if cur >= 0 {
+		bs[cur].AddRange(netipx.IPRangeFrom(from.addr(), (^u32(0)).addr()))
 	}
 }
 
 func collect6(t *table[u128], group []int32, bs []cidr.Builder) {
-	type run struct {
-		lo, hi u128
-		open   bool
-	}
-	runs := make([]run, len(bs))
-	for pi, p := range t.parts {
-		top := u128{^uint64(0), ^uint64(0)} // hi of the part's last entry
-		if pi+1 < len(t.parts) {
-			top = t.first[pi+1].pred()
-		}
-		start, label := p.start, p.label[:len(p.start)]
-		for i, lo := range start {
+	cur, from := int32(-1), u128{}
+	for _, p := range t.parts {
+		label := p.label[:len(p.start)]
+		for i, lo := range p.start {
 			g := group[label[i]]
-			if g < 0 {
+			if g == cur {
 				continue
 			}
-			hi := top
-			if i+1 < len(start) {
-				hi = start[i+1].pred()
+			if cur >= 0 {
+				bs[cur].AddRange(netipx.IPRangeFrom(from.addr(), lo.pred().addr()))
 			}
-			r := &runs[g]
-			if r.open {
-				if r.hi.succ() == lo {
-					r.hi = hi
-					continue
-				}
-				bs[g].AddRange(netipx.IPRangeFrom(r.lo.addr(), r.hi.addr()))
-			}
-			*r = run{lo, hi, true}
+			cur, from = g, lo
 		}
 	}
-	for g, r := range runs {
-		if r.open {
-			bs[g].AddRange(netipx.IPRangeFrom(r.lo.addr(), r.hi.addr()))
-		}
+	if cur >= 0 {
+		bs[cur].AddRange(netipx.IPRangeFrom(from.addr(), u128{^uint64(0), ^uint64(0)}.addr()))
 	}
 }
