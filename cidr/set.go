@@ -34,10 +34,17 @@ type r6 = rng[a6]
 type Set struct {
 	v4 []r4
 	v6 []r6
+
+	tab *Table // the lookup table of a compiled Set, or nil; see Compile
 }
 
-// Contains reports whether the set holds addr.
+// Contains reports whether the set holds addr: a table lookup for a set
+// returned by [Set.Compile] and its copies, a binary search over the ranges
+// otherwise.
 func (s Set) Contains(addr netip.Addr) bool {
+	if s.tab != nil {
+		return s.tab.Contains(addr)
+	}
 	if addr.Is4In6() {
 		addr = addr.Unmap()
 	}
@@ -239,24 +246,24 @@ func (s Set) String() string {
 
 // Union returns the addresses in s or t.
 func (s Set) Union(t Set) Set {
-	return Set{union(s.v4, t.v4), union(s.v6, t.v6)}
+	return Set{v4: union(s.v4, t.v4), v6: union(s.v6, t.v6)}
 }
 
 // Intersect returns the addresses in both s and t.
 func (s Set) Intersect(t Set) Set {
-	return Set{intersect(s.v4, t.v4), intersect(s.v6, t.v6)}
+	return Set{v4: intersect(s.v4, t.v4), v6: intersect(s.v6, t.v6)}
 }
 
 // Difference returns the addresses in s but not in t.
 func (s Set) Difference(t Set) Set {
-	return Set{difference(s.v4, t.v4), difference(s.v6, t.v6)}
+	return Set{v4: difference(s.v4, t.v4), v6: difference(s.v6, t.v6)}
 }
 
 // Complement returns, per family, the addresses not in s: the IPv4 addresses
 // outside s's IPv4 part and the IPv6 addresses outside its IPv6 part. Use
 // [Set.IPv4] or [Set.IPv6] on the result to keep one family.
 func (s Set) Complement() Set {
-	return Set{complement(s.v4, 0, max4), complement(s.v6, a6{}, max6)}
+	return Set{v4: complement(s.v4, 0, max4), v6: complement(s.v6, a6{}, max6)}
 }
 
 // ranges in canonical form: a tidy merge.

@@ -1,0 +1,184 @@
+package cidr
+
+import (
+	"errors"
+	"math/bits"
+	"unsafe"
+)
+
+// A lut is the compiled form of a partition of a W-bit key space into
+// labelled segments: a multibit trie whose first level indexes the top 16
+// bits directly and whose lower levels index as many bits as their chunk
+// needs, down to chunks of few segments, which are kept as small sorted
+// leaves.
+//
+// Every level is a flat array of uint32 entries, so a lookup is a few
+// dependent loads into three arrays and never follows a Go pointer:
+//
+//   - a label entry (kind 0) holds the label of the whole chunk;
+//   - a node entry (kind 2) holds a stride s (1 to 16) and the offset of a
+//     block of 1<<s entries in nodes, indexed by the next s bits of the key;
+//   - a leaf entry (kind 1) holds the offset and length (1 to 64) of a run
+//     of ents, the segments of the chunk in ascending order. Each is packed
+//     as key<<16 | label, the key being the bits below the top 16, so that
+//     one comparison against k<<16|0xffff finds the segment holding k and
+//     the label comes with it, from the same cache line. The first entry of
+//     a leaf is the chunk's own start.
+//
+// A node's stride grows with the number of segments of its chunk, one to
+// two entries per segment: dense chunks (a /16 of IPv6 holding
+// thousands of /48s) are crossed in one step, sparse ones cost little
+// memory, and the memory of the nodes stays proportional to the number of
+// segments.
+type lut[W ~uint32 | ~uint64] struct {
+	top   []uint32 // 1<<16 entries, empty for the zero lut
+	nodes []uint32 // blocks of 1<<stride entries
+	ents  []W      // leaves
+}
+
+const (
+	kindLabel = 0
+	kindLeaf  = 1
+	kindNode  = 2
+
+	leafBits  = 24 // a leaf's offset; its length-1 takes the next 6 bits
+	leafMask  = 1<<leafBits - 1
+	nodeBits  = 26 // a node's offset; its stride-1 takes the next 4 bits
+	nodeMask  = 1<<nodeBits - 1
+	maxLeaf   = 64
+	maxStride = 16
+)
+
+var errTooLarge = errors.New("cidr: table too large (more than 16M leaf entries or 64M node entries per family)")
+
+// lutBuilder compiles a partition into a lut.
+type lutBuilder[W ~uint32 | ~uint64] struct {
+	lut[W]
+	width int // W's bits
+	leaf  int // the leaf limit, 1..maxLeaf
+	err   error
+}
+
+func compileLUT[W ~uint32 | ~uint64](segs []run[W], leaf int) (lut[W], error) {
+	var zero W
+	b := &lutBuilder[W]{width: int(unsafe.Sizeof(zero)) * 8, leaf: leaf}
+	b.top = make([]uint32, 1<<16)
+	shift := uint(b.width - 16)
+	j := 0 // the segment holding the current chunk's start
+	for i := range b.top {
+		lo := W(i) << shift
+		hi := lo | (W(1)<<shift - 1)
+		// Advance j to the last segment starting at or before lo.
+		for j+1 < len(segs) && segs[j+1].start <= lo {
+			j++
+		}
+		k := j + 1 // one past the last segment starting at or before hi
+		for k < len(segs) && segs[k].start <= hi {
+			k++
+		}
+		b.top[i] = b.chunk(segs[j:k], lo, 16)
+	}
+	return b.lut, b.err
+}
+
+// chunk compiles the segments of the chunk starting at lo of the given
+// prefix length; segs[0] holds lo, and every other segment starts inside.
+func (b *lutBuilder[W]) chunk(segs []run[W], lo W, depth int) uint32 {
+	if len(segs) == 1 {
+		return kindLabel<<30 | uint32(segs[0].label)
+	}
+	// A chunk of the last level is a single key, so one segment: every leaf
+	// is at most b.leaf long.
+	if len(segs) <= b.leaf {
+		off := len(b.ents)
+		if off+len(segs) > leafMask+1 {
+			b.err = errTooLarge
+			return 0
+		}
+		low := W(1)<<uint(b.width-16) - 1
+		for i, s := range segs {
+			k := s.start
+			if i == 0 {
+				k = lo
+			}
+			b.ents = append(b.ents, (k&low)<<16|W(s.label))
+		}
+		return kindLeaf<<30 | uint32(len(segs)-1)<<leafBits | uint32(off)
+	}
+	stride := min(max(bits.Len(uint(len(segs))), 4), maxStride, b.width-depth)
+	off := len(b.nodes)
+	if off+1<<stride > nodeMask+1 {
+		b.err = errTooLarge
+		return 0
+	}
+	b.nodes = append(b.nodes, make([]uint32, 1<<stride)...)
+	shift := uint(b.width - depth - stride)
+	j := 0
+	for c := range 1 << stride {
+		clo := lo | W(c)<<shift
+		chi := clo | (W(1)<<shift - 1)
+		for j+1 < len(segs) && segs[j+1].start <= clo {
+			j++
+		}
+		k := j + 1
+		for k < len(segs) && segs[k].start <= chi {
+			k++
+		}
+		b.nodes[off+c] = b.chunk(segs[j:k], clo, depth+stride)
+	}
+	return kindNode<<30 | uint32(stride-1)<<nodeBits | uint32(off)
+}
+
+// descend32 and descend64 finish a lookup of k whose top-level entry e is
+// not a label; the caller reads the top level itself, so that the common
+// case of a label there costs no call. They are written out for each width
+// so that every shift is a constant.
+
+func descend32(t *lut[a4], e uint32, k a4) uint16 {
+	for shift := uint(16); e>>30 == kindNode; {
+		s := uint(e>>nodeBits&15) + 1
+		shift -= s
+		e = t.nodes[e&nodeMask+uint32(k>>shift)&(1<<s-1)]
+	}
+	if e>>30 == kindLabel {
+		return uint16(e)
+	}
+	ents := t.ents[e&leafMask:]
+	n := int(e>>leafBits&63) + 1
+	ents = ents[:n]
+	x := k<<16 | 0xffff
+	// Branch-free binary search for the last entry ≤ x; ents[0] always is.
+	base := 0
+	for n > 1 {
+		half := n >> 1
+		if ents[base+half] <= x {
+			base += half
+		}
+		n -= half
+	}
+	return uint16(ents[base])
+}
+
+func descend64(t *lut[uint64], e uint32, k uint64) uint16 {
+	for shift := uint(48); e>>30 == kindNode; {
+		s := uint(e>>nodeBits&15) + 1
+		shift -= s
+		e = t.nodes[e&nodeMask+uint32(k>>shift)&(1<<s-1)]
+	}
+	if e>>30 == kindLabel {
+		return uint16(e)
+	}
+	ents := t.ents[e&leafMask:]
+	n := int(e>>leafBits&63) + 1
+	ents = ents[:n]
+	x := k<<16 | 0xffff
+	base := 0
+	for n > 1 {
+		half := n >> 1
+		if ents[base+half] <= x {
+			base += half
+		}
+		n -= half
+	}
+	return uint16(ents[base])
+}
