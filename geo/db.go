@@ -44,13 +44,15 @@ type origin struct {
 // table per address family that maps address ranges to origins (country and
 // source); the country sets are views built from it on request, so asking
 // for a set costs one pass over the table (milliseconds for a full
-// database) and the caller keeps the Set it wants.
+// database) and the caller keeps the Set it wants. Lookup compiles the
+// table into a cidr.Table on first use.
 type DB struct {
 	info    Info
 	origins []origin // origins[0] is "no data"
 	t4      table[u32]
 	t6      table[u128]
 	sources []*DB // the merged inputs, by precedence; nil for a single source
+	lut     compiled
 }
 
 // Info describes a loaded DB.
@@ -69,14 +71,6 @@ type Info struct {
 
 // Info returns what was loaded.
 func (db *DB) Info() Info { return db.info }
-
-// Lookup returns the country of addr. It reports false when the data has no
-// country for addr or the country was not loaded (Options.Countries).
-// IPv4-mapped IPv6 addresses are looked up as IPv4.
-func (db *DB) Lookup(addr netip.Addr) (Country, bool) {
-	o := &db.origins[db.label(addr)]
-	return o.cc, o.cc != ""
-}
 
 func (db *DB) label(addr netip.Addr) uint16 {
 	if addr.Is4In6() {
@@ -296,7 +290,7 @@ func (db *DB) collectSets(group []int32, n int) []cidr.Set {
 	s4 := make([]cidr.Set, n)
 	s6 := make([]cidr.Set, n)
 	v6 := func() {
-		collect6(&db.t6, group, b6)
+		runs6(&db.t6, group, func(g int32, r netipx.IPRange) { b6[g].AddRange(r) })
 		for g := range b6 {
 			s6[g], _ = b6[g].Set() // valid by construction
 		}
@@ -307,7 +301,7 @@ func (db *DB) collectSets(group []int32, n int) []cidr.Set {
 	} else {
 		v6()
 	}
-	collect4(&db.t4, group, b4)
+	runs4(&db.t4, group, func(g int32, r netipx.IPRange) { b4[g].AddRange(r) })
 	for g := range b4 {
 		s4[g], _ = b4[g].Set()
 	}
@@ -318,14 +312,14 @@ func (db *DB) collectSets(group []int32, n int) []cidr.Set {
 	return s4
 }
 
-// collect4 adds each entry of t to the builder of its label's group
-// (group[label], none if negative), joining neighbouring entries of a group
-// into one range: the table keeps one entry per network, the builder wants
-// as few ranges as it can get. Entries tile the address space, so a group's
-// run goes on exactly as long as the entries' group stays the same. It and
-// collect6 are written per family because a generic loop calls the key's
-// methods indirectly, and Sets runs it over every network of the database.
-func collect4(t *table[u32], group []int32, bs []cidr.Builder) {
+// runs4 calls emit with each maximal run of table entries whose labels
+// belong to one group (group[label], none if negative): the table keeps one
+// entry per network, a Set or a compiled table wants as few ranges as it
+// can get. Entries tile the address space, so a group's run goes on exactly
+// as long as the entries' group stays the same. It and runs6 are written
+// per family because a generic loop calls the key's methods indirectly,
+// and Sets runs it over every network of the database.
+func runs4(t *table[u32], group []int32, emit func(g int32, r netipx.IPRange)) {
 	cur, from := int32(-1), u32(0) // the open run: its group and first address
 	for _, p := range t.parts {
 		label := p.label[:len(p.start)]
@@ -335,17 +329,17 @@ func collect4(t *table[u32], group []int32, bs []cidr.Builder) {
 				continue
 			}
 			if cur >= 0 {
-				bs[cur].AddRange(netipx.IPRangeFrom(from.addr(), (lo - 1).addr()))
+				emit(cur, netipx.IPRangeFrom(from.addr(), (lo - 1).addr()))
 			}
 			cur, from = g, lo
 		}
 	}
 	if cur >= 0 {
-		bs[cur].AddRange(netipx.IPRangeFrom(from.addr(), (^u32(0)).addr()))
+		emit(cur, netipx.IPRangeFrom(from.addr(), (^u32(0)).addr()))
 	}
 }
 
-func collect6(t *table[u128], group []int32, bs []cidr.Builder) {
+func runs6(t *table[u128], group []int32, emit func(g int32, r netipx.IPRange)) {
 	cur, from := int32(-1), u128{}
 	for _, p := range t.parts {
 		label := p.label[:len(p.start)]
@@ -355,12 +349,12 @@ func collect6(t *table[u128], group []int32, bs []cidr.Builder) {
 				continue
 			}
 			if cur >= 0 {
-				bs[cur].AddRange(netipx.IPRangeFrom(from.addr(), lo.pred().addr()))
+				emit(cur, netipx.IPRangeFrom(from.addr(), lo.pred().addr()))
 			}
 			cur, from = g, lo
 		}
 	}
 	if cur >= 0 {
-		bs[cur].AddRange(netipx.IPRangeFrom(from.addr(), u128{^uint64(0), ^uint64(0)}.addr()))
+		emit(cur, netipx.IPRangeFrom(from.addr(), u128{^uint64(0), ^uint64(0)}.addr()))
 	}
 }
