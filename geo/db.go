@@ -329,7 +329,7 @@ func runs4(t *table[u32], group []int32, emit func(g int32, r netipx.IPRange)) {
 				continue
 			}
 			if cur >= 0 {
-				emit(cur, netipx.IPRangeFrom(from.addr(), (lo - 1).addr()))
+				emit(cur, netipx.IPRangeFrom(from.addr(), (lo-1).addr()))
 			}
 			cur, from = g, lo
 		}
