@@ -8,4 +8,4 @@ require (
 	go4.org/netipx v0.0.0-20260823151212-3075585bcbeb
 )
 
-require golang.org/x/sys v0.49.0 // indirect
+require golang.org/x/sys v0.49.0

@@ -96,6 +96,16 @@ func diffWalks(t *testing.T, name string, got, want []walked) {
 
 func TestWalkMatchesLibrary(t *testing.T) {
 	testWalkFile(t, "testdata/sample.mmdb")
+	// IPv4 and IPv6 trees, 24-, 28- and 32-bit records, with and without
+	// the IPv4 aliases: written by mmdbwriter (benchmarks'
+	// TestGeoTreeLayouts with -geo.layouts).
+	layouts, _ := filepath.Glob("testdata/layouts/*.mmdb")
+	if len(layouts) != 9 {
+		t.Errorf("testdata/layouts: %d databases, want 9", len(layouts))
+	}
+	for _, f := range layouts {
+		testWalkFile(t, f)
+	}
 	t.Run("shared", func(t *testing.T) {
 		testWalkFile(t, testenv.SharedFile(t, "geo-whois-asn-country.mmdb"))
 	})
@@ -116,4 +126,26 @@ func testWalkFile(t *testing.T, path string) {
 	}
 	err = compareWalk(t, path, data)
 	t.Logf("%s: walk error: %v", filepath.Base(path), err)
+}
+
+// FuzzSearchTree: on any input the walk returns, without panicking; when it
+// succeeds it matches the library network for network, and when it fails
+// the library fails at the same network (or would walk a shared node).
+func FuzzSearchTree(f *testing.F) {
+	for _, name := range []string{"sample.mmdb", "layouts/ipv4-28bit.mmdb", "layouts/ipv6-32bit-aliased.mmdb"} {
+		if b, err := os.ReadFile(filepath.Join("testdata", name)); err == nil {
+			f.Add(b)
+		}
+	}
+	for _, name := range []string{"maxmind-test/GeoIP2-Country-Test.mmdb", "maxmind-test/MaxMind-DB-test-broken-search-tree-24.mmdb", "maxmind-bad/libmaxminddb-corrupt-search-tree.mmdb"} {
+		if b, err := os.ReadFile(filepath.Join("../../shared/data", name)); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1<<20 {
+			return
+		}
+		compareWalk(t, "fuzz", data)
+	})
 }
