@@ -6,6 +6,5 @@ require (
 	github.com/go-routeros/routeros/v3 v3.0.1
 	github.com/oschwald/maxminddb-golang/v2 v2.9.0
 	go4.org/netipx v0.0.0-20260823151212-3075585bcbeb
+	golang.org/x/sys v0.49.0
 )
-
-require golang.org/x/sys v0.49.0
