@@ -57,3 +57,19 @@ func BenchmarkSets(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCompile is the cost of the first Lookup: compiling the DB into
+// a cidr.Table.
+func BenchmarkCompile(b *testing.B) {
+	db, err := LoadMMDB(ctx, testenv.SharedFile(b, "geo-whois-asn-country.mmdb"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		db.lut = compiled{}
+		db.compile()
+		if db.lut.tab == nil {
+			b.Fatal("not compiled")
+		}
+	}
+}
