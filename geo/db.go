@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/geosteer/geosteer/cidr"
@@ -43,13 +44,15 @@ type origin struct {
 // table per address family that maps address ranges to origins (country and
 // source); the country sets are views built from it on request, so asking
 // for a set costs one pass over the table (milliseconds for a full
-// database) and the caller keeps the Set it wants.
+// database) and the caller keeps the Set it wants. Lookup compiles the
+// table into a cidr.Table on first use.
 type DB struct {
 	info    Info
 	origins []origin // origins[0] is "no data"
 	t4      table[u32]
 	t6      table[u128]
 	sources []*DB // the merged inputs, by precedence; nil for a single source
+	lut     compiled
 }
 
 // Info describes a loaded DB.
@@ -68,14 +71,6 @@ type Info struct {
 
 // Info returns what was loaded.
 func (db *DB) Info() Info { return db.info }
-
-// Lookup returns the country of addr. It reports false when the data has no
-// country for addr or the country was not loaded (Options.Countries).
-// IPv4-mapped IPv6 addresses are looked up as IPv4.
-func (db *DB) Lookup(addr netip.Addr) (Country, bool) {
-	o := &db.origins[db.label(addr)]
-	return o.cc, o.cc != ""
-}
 
 func (db *DB) label(addr netip.Addr) uint16 {
 	if addr.Is4In6() {
@@ -156,11 +151,7 @@ func entryOf[K key[K]](t *table[K], k K) (netipx.IPRange, int) {
 		var zero K
 		hi = pred(zero) // the top of the family
 	}
-	line := 0
-	if t.line != nil {
-		line = int(t.line[i])
-	}
-	return netipx.IPRangeFrom(lo.addr(), hi.addr()), line
+	return netipx.IPRangeFrom(lo.addr(), hi.addr()), int(t.lineAt(i))
 }
 
 // Countries returns the countries that have networks, sorted.
@@ -251,7 +242,7 @@ func (db *DB) Unknown() cidr.Set {
 // Sets returns the addresses of every country in one pass over the table.
 func (db *DB) Sets() map[Country]cidr.Set {
 	idx := map[Country]int{}
-	group := make([]int, len(db.origins)) // label → group index, −1 for none
+	group := make([]int32, len(db.origins)) // label → group index, −1 for none
 	for l, o := range db.origins {
 		group[l] = -1
 		if o.cc == "" {
@@ -262,74 +253,108 @@ func (db *DB) Sets() map[Country]cidr.Set {
 			g = len(idx)
 			idx[o.cc] = g
 		}
-		group[l] = g
+		group[l] = int32(g)
 	}
-	bs := make([]cidr.Builder, len(idx))
-	collectGroups(&db.t4, group, bs)
-	collectGroups(&db.t6, group, bs)
+	sets := db.collectSets(group, len(idx))
 	out := make(map[Country]cidr.Set, len(idx))
 	for c, g := range idx {
-		s, _ := bs[g].Set() // input is valid by construction
-		out[c] = s
+		out[c] = sets[g]
 	}
 	return out
 }
 
 // collect returns the addresses of the labels in want.
 func (db *DB) collect(want []bool) cidr.Set {
-	group := make([]int, len(want))
+	group := make([]int32, len(want))
 	for l, w := range want {
 		group[l] = -1
 		if w {
 			group[l] = 0
 		}
 	}
-	bs := make([]cidr.Builder, 1)
-	collectGroups(&db.t4, group, bs)
-	collectGroups(&db.t6, group, bs)
-	s, _ := bs[0].Set()
-	return s
+	return db.collectSets(group, 1)[0]
 }
 
-// collectGroups adds each entry of t to the builder of its label's group,
-// joining adjacent entries of a group into one range first: the table keeps
-// one entry per network, the builder wants as few ranges as it can get.
-func collectGroups[K key[K]](t *table[K], group []int, bs []cidr.Builder) {
-	type run struct {
-		lo, hi K
-		open   bool
-	}
-	runs := make([]run, len(bs))
-	flush := func(g int) {
-		r := &runs[g]
-		if r.open {
-			bs[g].AddRange(netipx.IPRangeFrom(r.lo.addr(), r.hi.addr()))
-			r.open = false
+// parallelEntries is the table size from which collectSets builds the two
+// families' sets in parallel: below it a goroutine costs more than it saves.
+const parallelEntries = 1 << 16
+
+// collectSets returns the addresses of each group of labels (group[label],
+// none if negative). The families are independent until the end, so with
+// a large table they are collected on two goroutines, each with its own
+// builders, and joined by Union, which for disjoint families shares the
+// two halves without copying.
+func (db *DB) collectSets(group []int32, n int) []cidr.Set {
+	b4 := make([]cidr.Builder, n)
+	b6 := make([]cidr.Builder, n)
+	s4 := make([]cidr.Set, n)
+	s6 := make([]cidr.Set, n)
+	v6 := func() {
+		runs6(&db.t6, group, func(g int32, r netipx.IPRange) { b6[g].AddRange(r) })
+		for g := range b6 {
+			s6[g], _ = b6[g].Set() // valid by construction
 		}
 	}
-	n := t.len()
-	for i := 0; i < n; i++ {
-		g := group[t.label[i]]
-		if g < 0 {
-			continue
-		}
-		lo := t.start[i]
-		var hi K
-		if i+1 < n {
-			hi = pred(t.start[i+1])
-		} else {
-			var zero K
-			hi = pred(zero) // the top of the family
-		}
-		r := &runs[g]
-		if r.open && r.hi.succ() == lo {
-			r.hi = hi
-			continue
-		}
-		flush(g)
-		*r = run{lo, hi, true}
+	var wg sync.WaitGroup
+	if db.t4.len()+db.t6.len() >= parallelEntries {
+		wg.Go(v6)
+	} else {
+		v6()
 	}
-	for g := range runs {
-		flush(g)
+	runs4(&db.t4, group, func(g int32, r netipx.IPRange) { b4[g].AddRange(r) })
+	for g := range b4 {
+		s4[g], _ = b4[g].Set()
+	}
+	wg.Wait()
+	for g := range s4 {
+		s4[g] = s4[g].Union(s6[g])
+	}
+	return s4
+}
+
+// runs4 calls emit with each maximal run of table entries whose labels
+// belong to one group (group[label], none if negative): the table keeps one
+// entry per network, a Set or a compiled table wants as few ranges as it
+// can get. Entries tile the address space, so a group's run goes on exactly
+// as long as the entries' group stays the same. It and runs6 are written
+// per family because a generic loop calls the key's methods indirectly,
+// and Sets runs it over every network of the database.
+func runs4(t *table[u32], group []int32, emit func(g int32, r netipx.IPRange)) {
+	cur, from := int32(-1), u32(0) // the open run: its group and first address
+	for _, p := range t.parts {
+		label := p.label[:len(p.start)]
+		for i, lo := range p.start {
+			g := group[label[i]]
+			if g == cur {
+				continue
+			}
+			if cur >= 0 {
+				emit(cur, netipx.IPRangeFrom(from.addr(), (lo-1).addr()))
+			}
+			cur, from = g, lo
+		}
+	}
+	if cur >= 0 {
+		emit(cur, netipx.IPRangeFrom(from.addr(), (^u32(0)).addr()))
+	}
+}
+
+func runs6(t *table[u128], group []int32, emit func(g int32, r netipx.IPRange)) {
+	cur, from := int32(-1), u128{}
+	for _, p := range t.parts {
+		label := p.label[:len(p.start)]
+		for i, lo := range p.start {
+			g := group[label[i]]
+			if g == cur {
+				continue
+			}
+			if cur >= 0 {
+				emit(cur, netipx.IPRangeFrom(from.addr(), lo.pred().addr()))
+			}
+			cur, from = g, lo
+		}
+	}
+	if cur >= 0 {
+		emit(cur, netipx.IPRangeFrom(from.addr(), u128{^uint64(0), ^uint64(0)}.addr()))
 	}
 }

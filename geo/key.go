@@ -33,6 +33,10 @@ func (a u128) succ() u128 {
 	lo, c := bits.Add64(a.lo, 1, 0)
 	return u128{a.hi + c, lo}
 }
+func (a u128) pred() u128 {
+	lo, b := bits.Sub64(a.lo, 1, 0)
+	return u128{a.hi - b, lo}
+}
 func (a u128) isMax() bool { return a.hi == ^uint64(0) && a.lo == ^uint64(0) }
 func (a u128) addr() netip.Addr {
 	var b [16]byte

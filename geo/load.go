@@ -181,6 +181,19 @@ func (l *loader) tick() error {
 	return l.ctx.Err()
 }
 
+// ticks counts n networks at once, as tick does.
+func (l *loader) ticks(n int) error {
+	before := l.progress
+	l.progress += n
+	if before/progressEvery == l.progress/progressEvery {
+		return nil
+	}
+	if l.opts.Progress != nil {
+		l.opts.Progress(Progress{Source: l.name, Networks: l.progress})
+	}
+	return l.ctx.Err()
+}
+
 // finish builds the DB, or reports every error found.
 func (l *loader) finish() (*DB, error) {
 	t4, errs4 := l.b4.finish()

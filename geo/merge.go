@@ -74,28 +74,27 @@ func mergeTables[K key[K]](ts []*table[K], remap [][]uint16) table[K] {
 			if t.len() == 0 {
 				continue
 			}
-			for idx[i]+1 < t.len() && !pos.less(t.start[idx[i]+1]) {
+			for idx[i]+1 < t.len() && !pos.less(t.startAt(idx[i]+1)) {
 				idx[i]++
 			}
-			if lb := t.label[idx[i]]; lb != 0 {
+			if lb := t.labelAt(idx[i]); lb != 0 {
 				label = remap[i][lb]
 				break
 			}
 		}
-		if n := len(out.label); n == 0 || out.label[n-1] != label {
-			out.start = append(out.start, pos)
-			out.label = append(out.label, label)
+		if n := out.len(); n == 0 || out.labelAt(n-1) != label {
+			out.push(pos, label, 0)
 		}
 		// The next boundary after pos in any table.
 		found := false
 		var next K
 		for i, t := range ts {
 			j := idx[i] + 1
-			for j < t.len() && !pos.less(t.start[j]) {
+			for j < t.len() && !pos.less(t.startAt(j)) {
 				j++
 			}
-			if j < t.len() && (!found || t.start[j].less(next)) {
-				next, found = t.start[j], true
+			if j < t.len() && (!found || t.startAt(j).less(next)) {
+				next, found = t.startAt(j), true
 			}
 		}
 		if !found {
@@ -103,11 +102,9 @@ func mergeTables[K key[K]](ts []*table[K], remap [][]uint16) table[K] {
 		}
 		pos = next
 	}
-	if len(out.start) == 1 && out.label[0] == 0 {
+	if out.len() == 1 && out.labelAt(0) == 0 {
 		return table[K]{} // no data at all
 	}
-	out.start = slices.Clip(out.start)
-	out.label = slices.Clip(out.label)
 	return out
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geosteer/geosteer/cidr"
 	"github.com/geosteer/geosteer/internal/testenv"
 	"github.com/oschwald/maxminddb-golang/v2"
 )
@@ -31,12 +32,21 @@ func TestSharedDB(t *testing.T) {
 	}
 	defer r.Close()
 	n := 0
+	var want = map[string]*cidr.Builder{} // the six, and Unknown as "-"
+	var known cidr.Builder
+	for _, c := range []string{"US", "CA", "GB", "AU", "NZ", "IE"} {
+		want[c] = new(cidr.Builder)
+	}
 	for res := range r.Networks() {
 		var cc string
 		if err := res.DecodePath(&cc, "country_code"); err != nil {
 			t.Fatal(err)
 		}
 		p := res.Prefix()
+		known.AddPrefix(p)
+		if b := want[cc]; b != nil {
+			b.AddPrefix(p)
+		}
 		if n++; n%97 != 0 {
 			continue // every 97th network, first and last address
 		}
@@ -56,6 +66,24 @@ func TestSharedDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	sets := db.Sets()
+	var all cidr.Builder
+	for c, b := range want {
+		s, err := b.Set()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !sets[Country(c)].Equal(s) {
+			t.Errorf("Sets()[%s] differs from maxminddb's networks", c)
+		}
+		all.AddSet(s)
+	}
+	if s, _ := all.Set(); !s.Equal(six) {
+		t.Error("Group differs from maxminddb's networks")
+	}
+	k, _ := known.Set()
+	if !db.Unknown().Equal(k.Complement()) {
+		t.Error("Unknown is not the complement of maxminddb's networks")
+	}
 	var union = sets["US"]
 	for _, c := range []Country{"CA", "GB", "AU", "NZ", "IE"} {
 		union = union.Union(sets[c])

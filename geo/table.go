@@ -3,41 +3,98 @@ package geo
 import "slices"
 
 // A table maps every address of one family to a label: entry i covers the
-// addresses from start[i] up to start[i+1]−1 (the last entry up to the top
-// of the family). Invariants: start is strictly ascending and, unless the
-// table is empty, start[0] is 0; label and, when present, line have the
-// length of start. Label 0 is "no data"; an empty table maps everything
-// to 0.
+// addresses from its start up to the next entry's start − 1 (the last
+// entry up to the top of the family). Label 0 is "no data"; an empty table
+// maps everything to 0.
+//
+// The entries are held in parts of partLen entries (the last part may hold
+// fewer), so that a table is built by appending without ever being copied:
+// growing one slice by doubling copies a million-network table several
+// times over and, at its peak, holds it twice. Entry i is entry i%partLen
+// of part i/partLen.
+//
+// Invariants: starts are strictly ascending over the whole table and,
+// unless the table is empty, the first is 0; every part but the last is
+// full and none is empty; first[p] is part p's first start; every part has
+// a line slice exactly when lines is set.
 //
 // A table is the single representation a DB keeps: lookups search it,
 // country sets are views built from it, and Explain finds the source's
 // network as the entry holding the address. Sources keep one entry per
 // network of the file, so the entry is the network the file gave.
 type table[K key[K]] struct {
-	start []K
-	label []uint16
-	line  []uint32 // source line of each entry; nil for sources without lines
+	parts []part[K]
+	first []K
+	n     int
+	lines bool // keep each entry's source line
 }
 
-func (t *table[K]) len() int { return len(t.start) }
+type part[K any] struct {
+	start []K
+	label []uint16
+	line  []uint32
+}
+
+const (
+	partBits = 13
+	partLen  = 1 << partBits
+)
+
+func (t *table[K]) len() int { return t.n }
+
+func (t *table[K]) startAt(i int) K      { return t.parts[i>>partBits].start[i&(partLen-1)] }
+func (t *table[K]) labelAt(i int) uint16 { return t.parts[i>>partBits].label[i&(partLen-1)] }
+func (t *table[K]) lineAt(i int) uint32 {
+	if !t.lines {
+		return 0
+	}
+	return t.parts[i>>partBits].line[i&(partLen-1)]
+}
+
+// push appends an entry; its start must be above the last one's.
+func (t *table[K]) push(start K, label uint16, line uint32) {
+	if t.n&(partLen-1) == 0 {
+		p := part[K]{start: make([]K, 0, partLen), label: make([]uint16, 0, partLen)}
+		if t.lines {
+			p.line = make([]uint32, 0, partLen)
+		}
+		t.parts = append(t.parts, p)
+		t.first = append(t.first, start)
+	}
+	p := &t.parts[len(t.parts)-1]
+	p.start = append(p.start, start)
+	p.label = append(p.label, label)
+	if t.lines {
+		p.line = append(p.line, line)
+	}
+	t.n++
+}
 
 // bounds returns the first and last address of entry i; for the last
 // entry full is set and hi is meaningless (the entry runs to the top).
 func (t *table[K]) bounds(i int) (lo, hi K, full bool) {
-	lo = t.start[i]
-	if i+1 < len(t.start) {
-		return lo, pred(t.start[i+1]), false
+	lo = t.startAt(i)
+	if i+1 < t.n {
+		return lo, pred(t.startAt(i + 1)), false
 	}
 	return lo, lo, true // hi is the top of the family
 }
 
 // index returns the entry holding k, or -1 if the table is empty.
 func (t *table[K]) index(k K) int {
-	// first entry with start > k, minus one
-	i, j := 0, len(t.start)
+	p := search(t.first, k)
+	if p < 0 {
+		return -1
+	}
+	return p<<partBits + search(t.parts[p].start, k)
+}
+
+// search returns the last index of s whose element is ≤ k, or -1.
+func search[K key[K]](s []K, k K) int {
+	i, j := 0, len(s)
 	for i < j {
 		h := int(uint(i+j) >> 1)
-		if k.less(t.start[h]) {
+		if k.less(s[h]) {
 			j = h
 		} else {
 			i = h + 1
@@ -48,8 +105,22 @@ func (t *table[K]) index(k K) int {
 
 // lookup4 is index for IPv4 without the generic indirection: the hot path.
 func lookup4(t *table[u32], k u32) uint16 {
-	s := t.start
-	i, j := 0, len(s)
+	f := t.first
+	i, j := 0, len(f)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if k < f[h] {
+			j = h
+		} else {
+			i = h + 1
+		}
+	}
+	if i == 0 {
+		return 0
+	}
+	p := &t.parts[i-1]
+	s := p.start
+	i, j = 1, len(s) // s[0] ≤ k
 	for i < j {
 		h := int(uint(i+j) >> 1)
 		if k < s[h] {
@@ -58,18 +129,15 @@ func lookup4(t *table[u32], k u32) uint16 {
 			i = h + 1
 		}
 	}
-	if i == 0 {
-		return 0
-	}
-	return t.label[i-1]
+	return p.label[i-1]
 }
 
 func lookup6(t *table[u128], k u128) uint16 {
-	s := t.start
-	i, j := 0, len(s)
+	f := t.first
+	i, j := 0, len(f)
 	for i < j {
 		h := int(uint(i+j) >> 1)
-		if k.hi < s[h].hi || k.hi == s[h].hi && k.lo < s[h].lo {
+		if k.hi < f[h].hi || k.hi == f[h].hi && k.lo < f[h].lo {
 			j = h
 		} else {
 			i = h + 1
@@ -78,7 +146,18 @@ func lookup6(t *table[u128], k u128) uint16 {
 	if i == 0 {
 		return 0
 	}
-	return t.label[i-1]
+	p := &t.parts[i-1]
+	s := p.start
+	i, j = 1, len(s) // s[0] ≤ k
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if k.hi < s[h].hi || k.hi == s[h].hi && k.lo < s[h].lo {
+			j = h
+		} else {
+			i = h + 1
+		}
+	}
+	return p.label[i-1]
 }
 
 func pred[K key[K]](k K) K {
@@ -106,10 +185,8 @@ type interval[K key[K]] struct {
 // directly; anything else is collected, sorted and swept at the end, where
 // overlapping intervals of different labels are errors.
 type tableBuilder[K key[K]] struct {
-	t         table[K] // only while out of order and at the end
-	chunks    []chunk[K]
-	n         int           // entries in chunks
-	lastLabel uint16        // label of the last entry; valid when n > 0
+	t         table[K]      // the entries appended in order
+	lastLabel uint16        // label of the last entry; valid when t.n > 0
 	next      K             // first address not yet covered
 	full      bool          // covered up to the top of the family
 	lines     bool          // record lines
@@ -131,6 +208,32 @@ func (b *tableBuilder[K]) add(lo, hi K, label uint16, line uint32) {
 	b.appendInOrder(lo, hi, label, line)
 }
 
+// add4 and add6 are add without the generic dictionary's indirect calls:
+// the MaxMind DB walk calls them once per network.
+func add4(b *tableBuilder[u32], lo, hi u32, label uint16) {
+	if b.unsorted || b.full || lo < b.next {
+		b.add(lo, hi, label, 0)
+		return
+	}
+	if b.next < lo {
+		b.appendEntry(b.next, 0, 0)
+	}
+	b.appendEntry(lo, label, 0)
+	b.next, b.full = hi+1, hi == ^u32(0)
+}
+
+func add6(b *tableBuilder[u128], lo, hi u128, label uint16) {
+	if b.unsorted || b.full || lo.hi < b.next.hi || lo.hi == b.next.hi && lo.lo < b.next.lo {
+		b.add(lo, hi, label, 0)
+		return
+	}
+	if lo != b.next {
+		b.appendEntry(b.next, 0, 0)
+	}
+	b.appendEntry(lo, label, 0)
+	b.next, b.full = hi.succ(), hi.isMax()
+}
+
 func (b *tableBuilder[K]) appendInOrder(lo, hi K, label uint16, line uint32) {
 	if b.next.less(lo) {
 		b.appendEntry(b.next, 0, 0)
@@ -139,72 +242,28 @@ func (b *tableBuilder[K]) appendInOrder(lo, hi K, label uint16, line uint32) {
 	b.next, b.full = hi.succ(), hi.isMax()
 }
 
-// A chunk holds appended entries. Entries are appended to fixed-size
-// chunks and joined once at the end: growing one slice by doubling copies
-// the table several times over and leaves as much garbage, which for a
-// million-network file costs more than reading it.
-type chunk[K any] struct {
-	start []K
-	label []uint16
-	line  []uint32
-}
-
-const chunkLen = 8192
-
 func (b *tableBuilder[K]) appendEntry(start K, label uint16, line uint32) {
-	if b.n > 0 && b.lastLabel == label && (label == 0 || label == b.other) {
+	if b.t.n > 0 && b.lastLabel == label && (label == 0 || label == b.other) {
 		return
 	}
-	if len(b.chunks) == 0 || len(b.chunks[len(b.chunks)-1].start) == chunkLen {
-		c := chunk[K]{start: make([]K, 0, chunkLen), label: make([]uint16, 0, chunkLen)}
-		if b.lines {
-			c.line = make([]uint32, 0, chunkLen)
-		}
-		b.chunks = append(b.chunks, c)
-	}
-	c := &b.chunks[len(b.chunks)-1]
-	c.start = append(c.start, start)
-	c.label = append(c.label, label)
-	if b.lines {
-		c.line = append(c.line, line)
-	}
-	b.n++
+	b.t.lines = b.lines
+	b.t.push(start, label, line)
 	b.lastLabel = label
-}
-
-// join moves the chunks into b.t.
-func (b *tableBuilder[K]) join() {
-	t := table[K]{start: make([]K, 0, b.n), label: make([]uint16, 0, b.n)}
-	if b.lines {
-		t.line = make([]uint32, 0, b.n)
-	}
-	for i, c := range b.chunks {
-		t.start = append(t.start, c.start...)
-		t.label = append(t.label, c.label...)
-		t.line = append(t.line, c.line...)
-		b.chunks[i] = chunk[K]{} // let the collector have it
-	}
-	b.chunks, b.n, b.t = nil, 0, t
 }
 
 // toIntervals turns what was appended in order back into intervals.
 func (b *tableBuilder[K]) toIntervals() {
 	b.unsorted = true
-	b.join()
 	t := &b.t
-	for i := range t.start {
-		if t.label[i] == 0 {
+	for i := range t.n {
+		if t.labelAt(i) == 0 {
 			continue
 		}
 		lo, hi, top := t.bounds(i)
 		if top {
 			hi = pred(b.next)
 		}
-		var line uint32
-		if t.line != nil {
-			line = t.line[i]
-		}
-		b.ivs = append(b.ivs, interval[K]{lo, hi, t.label[i], line})
+		b.ivs = append(b.ivs, interval[K]{lo, hi, t.labelAt(i), t.lineAt(i)})
 	}
 	b.t = table[K]{}
 	var zero K
@@ -249,9 +308,8 @@ func (b *tableBuilder[K]) finish() (table[K], []error) {
 			prev = iv
 		}
 	}
-	if b.n > 0 && !b.full {
+	if b.t.n > 0 && !b.full {
 		b.appendEntry(b.next, 0, 0) // the rest of the family has no data
 	}
-	b.join()
 	return b.t, b.errs
 }
