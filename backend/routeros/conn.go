@@ -246,12 +246,14 @@ func (c *conn) readLoop() {
 }
 
 // send registers cl under a fresh tag, then writes the command into the
-// buffer. The caller flushes.
-func (c *conn) send(cl *call, words []string) error {
+// buffer. The caller flushes. Once registered, cl is finished by the
+// reader even if writing fails (the failure kills the connection), so
+// registered tells the caller whether cl.fin will run.
+func (c *conn) send(cl *call, words []string) (registered bool, err error) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
-		return c.err
+		return false, c.err
 	}
 	c.next++
 	tag := strconv.FormatUint(c.next, 36)
@@ -269,9 +271,9 @@ func (c *conn) send(cl *call, words []string) error {
 		c.w.WriteWord(w)
 	}
 	c.w.WriteWord(".tag=" + tag)
-	err := c.w.EndSentence()
+	err = c.w.EndSentence()
 	c.sent++
-	return err
+	return true, err
 }
 
 func (c *conn) flush() error {
@@ -314,10 +316,11 @@ func (c *conn) run(words ...string) (*result, error) {
 func (c *conn) runRe(onRe func(*proto.Sentence), words ...string) (*result, error) {
 	ch := make(chan *call, 1)
 	cl := &call{onRe: onRe, fin: func(cl *call) { ch <- cl }}
-	if err := c.send(cl, words); err != nil {
-		return nil, err
-	}
-	if err := c.flush(); err != nil {
+	if registered, err := c.send(cl, words); err != nil {
+		if !registered {
+			return nil, err
+		}
+	} else if err := c.flush(); err != nil {
 		return nil, err
 	}
 	cl = <-ch
@@ -379,9 +382,11 @@ func (c *conn) pipeline(n, window int, cmd func(i int) []string, done func(i int
 			}
 		}}
 		wg.Add(1)
-		if err := c.send(cl, words); err != nil {
-			wg.Done()
-			<-sem
+		if registered, err := c.send(cl, words); err != nil {
+			if !registered {
+				wg.Done()
+				<-sem
+			}
 			setErr(err)
 			break
 		}

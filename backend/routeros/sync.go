@@ -49,7 +49,7 @@ type work struct {
 	lists   []*listPlan
 	targets map[listKey]string
 	garbage []garbage
-	rules   int      // rule commands (dry count)
+	rules   int // rule commands (dry count)
 	lines   []string
 }
 
