@@ -21,7 +21,7 @@ import (
 // fully loaded generation in one command (blue/green).
 type Names struct {
 	Tag        string // default "geosteer"; [A-Za-z0-9_-]+
-	ListPrefix string // default "geosteer-"; no '.', '"' or control bytes
+	ListPrefix string // default "geosteer-"; [A-Za-z0-9_-]*
 }
 
 const (
@@ -36,17 +36,20 @@ func (n Names) withDefaults() (Names, error) {
 	if n.ListPrefix == "" {
 		n.ListPrefix = defaultPrefix
 	}
-	for _, c := range []byte(n.Tag) {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
-			return n, fmt.Errorf("routeros: tag %q: want [A-Za-z0-9_-]+", n.Tag)
-		}
-	}
-	for _, c := range []byte(n.ListPrefix) {
-		if c < 0x20 || c == 0x7f || c == '.' || c == '"' {
-			return n, fmt.Errorf("routeros: list prefix %q: no '.', '\"' or control bytes", n.ListPrefix)
-		}
+	// Both appear in the regular expressions of scripts: keep them plain.
+	if !plain(n.Tag) || !plain(n.ListPrefix) {
+		return n, fmt.Errorf("routeros: tag %q or list prefix %q: want [A-Za-z0-9_-]+", n.Tag, n.ListPrefix)
 	}
 	return n, nil
+}
+
+func plain(s string) bool {
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // listKey identifies the lists of one plan set in one family.
