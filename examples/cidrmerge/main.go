@@ -4,7 +4,13 @@
 //
 // Usage:
 //
-//	cidrmerge [-ranges] [-exclude FILE] [-mask] [FILE ...]
+//	cidrmerge [-ranges] [-exclude FILE] [-mask] [-dontcare FILE] [-max N] [FILE ...]
+//
+// With -dontcare, addresses listed there (space without country data,
+// bogons) may be matched or not, whichever gives the shorter list; the list
+// stays exact on every other address. With -max, each family's list has at
+// most N entries, misclassifying as few cared-for addresses as possible;
+// the counts each way go to standard error.
 //
 // With no FILE, or with "-", it reads standard input. Input lines are
 // addresses, prefixes or a-b ranges, IPv4 or IPv6, with # comments. The
@@ -15,10 +21,13 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"strconv"
 
 	"github.com/geosteer/geosteer/cidr"
 )
@@ -41,8 +50,22 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	})
 	mask := fs.Bool("mask", false, "accept prefixes with host bits set, masking them, instead of failing")
 	quiet := fs.Bool("q", false, "no summary on standard error")
+	var dontcare []string
+	fs.Func("dontcare", "addresses in `FILE` may go either way (repeatable)", func(s string) error {
+		dontcare = append(dontcare, s)
+		return nil
+	})
+	budget := -1 // none
+	fs.Func("max", "at most `N` entries per family, misclassifying as few addresses as possible", func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return fmt.Errorf("-max wants an entry count ≥ 0, not %q", s)
+		}
+		budget = n
+		return nil
+	})
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: cidrmerge [-ranges] [-exclude FILE] [-mask] [-q] [FILE ...]")
+		fmt.Fprintln(stderr, "usage: cidrmerge [-ranges] [-exclude FILE] [-mask] [-dontcare FILE] [-max N] [-q] [FILE ...]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -79,6 +102,39 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		set = set.Difference(ex)
 	}
 
+	var dc cidr.Set
+	for _, name := range dontcare {
+		var db cidr.Builder
+		if _, err := readInto(&db, name, stdin, opts); err != nil {
+			return err
+		}
+		d, err := db.Set()
+		if err != nil {
+			return err
+		}
+		dc = dc.Union(d)
+	}
+	goal := cidr.Goal{Match: set, DontCare: dc}
+	var fit *cidr.Fit
+	switch {
+	case budget >= 0:
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		fitFn := goal.FitPrefixes
+		if *ranges {
+			fitFn = goal.FitRanges
+		}
+		f, err := fitFn(ctx, budget)
+		if err != nil {
+			return err
+		}
+		set, fit = f.Set, &f
+	case len(dontcare) > 0 && *ranges:
+		set = goal.MinRanges()
+	case len(dontcare) > 0:
+		set = goal.MinPrefixes()
+	}
+
 	w := bufio.NewWriterSize(stdout, 64<<10)
 	var line []byte
 	out := 0
@@ -110,6 +166,19 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stderr, "cidrmerge: %d entries in, %d %s out (IPv4: %d prefixes, %d ranges; IPv6: %d prefixes, %d ranges); %d IPv4 and %s IPv6 addresses covered\n",
 			entries, out, kind, v4.NumPrefixes(), v4.NumRanges(), v6.NumPrefixes(), v6.NumRanges(), set.NumAddrs4(), set.NumAddrs6())
+		if fit != nil {
+			l := fit.Loss
+			fmt.Fprintf(stderr, "cidrmerge: within %d entries per family: IPv4 %d matched wrongly, %d missed (%d in all, at least %d possible); IPv6 %v matched wrongly, %v missed (%v in all, at least %v possible)\n",
+				budget, l.Extra4, l.Missed4, l.Total4(), fit.Bound4, l.Extra6, l.Missed6, l.Total6(), fit.Bound6)
+		}
+		if len(dontcare) > 0 {
+			inv := goal.Inverse()
+			n := inv.MinPrefixes().NumPrefixes()
+			if *ranges {
+				n = inv.MinRanges().NumRanges()
+			}
+			fmt.Fprintf(stderr, "cidrmerge: the inverse list (to match with the opposite rule) needs %d %s\n", n, kind)
+		}
 	}
 	return nil
 }

@@ -20,6 +20,9 @@ func TestRun(t *testing.T) {
 	a := write("a.txt", "# trusted\n10.0.0.0/9\n10.128.0.0/9\n192.0.2.1\n2001:db8::/33\n2001:db8:8000::/33\n")
 	ex := write("ex.txt", "10.1.0.0/16\n")
 	bad := write("bad.txt", "10.0.0.0/8\n10.0.0.1/8\n")
+	// 192.0.2.96-111 must not match; 192.0.2.112/28 nobody uses.
+	fit := write("fit.txt", "192.0.2.0/26\n192.0.2.64/27\n192.0.2.100\n192.0.2.128/25\n")
+	dc := write("dc.txt", "192.0.2.112/28\n")
 	tests := []struct {
 		name    string
 		args    []string
@@ -34,6 +37,12 @@ func TestRun(t *testing.T) {
 		{"exclude", []string{"-q", "-exclude", ex, a}, "", "10.0.0.0/16\n10.2.0.0/15\n10.4.0.0/14\n10.8.0.0/13\n10.16.0.0/12\n10.32.0.0/11\n10.64.0.0/10\n10.128.0.0/9\n192.0.2.1/32\n2001:db8::/32\n", "", false},
 		{"bad line", []string{a, bad}, "", "", "bad.txt:2: \"10.0.0.1/8\": prefix has host bits set", true},
 		{"mask", []string{"-q", "-mask", bad}, "", "10.0.0.0/8\n", "", false},
+		{"dontcare", []string{"-dontcare", dc, fit}, "", "192.0.2.0/26\n192.0.2.64/27\n192.0.2.100/32\n192.0.2.128/25\n", "inverse list (to match with the opposite rule) needs 29 prefixes", false},
+		{"dontcare ranges", []string{"-ranges", "-dontcare", dc, fit}, "", "192.0.2.0-192.0.2.95\n192.0.2.100/32\n192.0.2.128/25\n", "4 entries in, 3 ranges out", false},
+		{"max", []string{"-max", "1", "-dontcare", dc, fit}, "", "192.0.2.0/24\n", "IPv4 15 matched wrongly, 0 missed (15 in all, at least 15 possible)", false},
+		{"max ranges", []string{"-ranges", "-max", "2", fit}, "", "192.0.2.0-192.0.2.95\n192.0.2.128/25\n", "IPv4 0 matched wrongly, 1 missed", false},
+		{"max without dontcare", []string{"-max", "3", fit}, "", "192.0.2.0/26\n192.0.2.64/27\n192.0.2.128/25\n", "0 matched wrongly, 1 missed", false},
+		{"negative max", []string{"-max", "-2", fit}, "", "", "-max wants an entry count", true},
 		{"missing file", []string{filepath.Join(dir, "nope")}, "", "", "no such file", true},
 	}
 	for _, tt := range tests {
