@@ -31,12 +31,12 @@ import (
 // the context passed to dial kills the connection at once.
 type conn struct {
 	nc      net.Conn
-	r       proto.Reader
+	r       *sentenceReader
 	timeout time.Duration
 
 	wmu sync.Mutex
-	w   proto.Writer
 	bw  *bufio.Writer
+	buf []byte
 
 	mu       sync.Mutex
 	calls    map[string]*call
@@ -107,9 +107,8 @@ func dial(ctx context.Context, dc dialConfig) (*conn, error) {
 		calls:   map[string]*call{},
 		dead:    make(chan struct{}),
 	}
-	c.r = proto.NewReader(nc)
+	c.r = &sentenceReader{bufio.NewReaderSize(nc, 64<<10)}
 	c.bw = bufio.NewWriterSize(deadlineWriter{c}, 64<<10)
-	c.w = proto.NewWriter(c.bw)
 	c.stop = context.AfterFunc(ctx, func() { c.fail(ctx.Err()) })
 	go c.readLoop()
 	if err := c.login(dc.user, dc.password); err != nil {
@@ -199,9 +198,6 @@ func (c *conn) readLoop() {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				err = errTimeout
-			case strings.Contains(err.Error(), "invalid RouterOS sentence word"):
-				// go-routeros surfaces "!fatal <reason>" this way.
-				err = fmt.Errorf("router ended the session (!fatal): %w", err)
 			}
 			c.fail(err)
 			c.mu.Lock()
@@ -266,14 +262,18 @@ func (c *conn) send(cl *call, words []string) (registered bool, err error) {
 
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.w.BeginSentence()
+	b := c.buf[:0]
 	for _, w := range words {
-		c.w.WriteWord(w)
+		b = appendWord(b, w)
 	}
-	c.w.WriteWord(".tag=" + tag)
-	err = c.w.EndSentence()
+	b = appendWord(b, ".tag="+tag)
+	b = append(b, 0)
+	c.buf = b
 	c.sent++
-	return true, err
+	if _, err := c.bw.Write(b); err != nil {
+		return true, c.failure()
+	}
+	return true, nil
 }
 
 func (c *conn) flush() error {
