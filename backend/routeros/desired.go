@@ -2,7 +2,6 @@ package routeros
 
 import (
 	"fmt"
-	"net/netip"
 	"strconv"
 
 	"github.com/geosteer/geosteer/steer"
@@ -167,8 +166,6 @@ var matcherFields = []string{
 	"per-connection-classifier", "connection-state", "connection-mark",
 	"connection-type", "packet-mark", "routing-mark",
 }
-
-func addrLess(a, b netip.Addr) bool { return a.Less(b) }
 
 func rangeCmp(a, b netipx.IPRange) int {
 	if c := a.From().Compare(b.From()); c != 0 {
