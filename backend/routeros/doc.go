@@ -24,8 +24,10 @@
 // only the changes: adds pipelined with up to Window tagged commands in
 // flight, removes as comma-separated ids, rules with place-before and
 // move. It then reads everything back and fails unless the router matches
-// the plan. Pipelining uses go-routeros' proto package with its own tag
-// multiplexer, not its Async mode (see conn.go for why).
+// the plan. Tags, pipelining and deadlines are the package's own (conn.go),
+// not go-routeros' Async mode, which loses replies; the wire codec is too
+// (wire.go: proto's starts a goroutine per read), still producing
+// go-routeros proto.Sentence values.
 //
 // Known limits, not checked against a real router (see
 // routerostest's "unconfirmed" notes): how RouterOS prints a non-CIDR IPv4
