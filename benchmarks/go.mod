@@ -7,6 +7,7 @@ replace github.com/geosteer/geosteer => ../
 require (
 	github.com/gaissmai/bart v0.30.0
 	github.com/geosteer/geosteer v0.0.0
+	github.com/go-routeros/routeros/v3 v3.0.1
 	github.com/maxmind/mmdbwriter v1.2.0
 	github.com/oschwald/maxminddb-golang/v2 v2.9.0
 	github.com/yl2chen/cidranger v1.0.2

@@ -1,0 +1,185 @@
+package routeros
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/geosteer/geosteer/backend"
+	"github.com/geosteer/geosteer/backend/routeros/routerostest"
+	"github.com/geosteer/geosteer/cidr"
+	"github.com/geosteer/geosteer/steer"
+	"go4.org/netipx"
+)
+
+// watcher checks, before every command the router runs, that each managed
+// rule references a list whose content is complete: exactly one of the
+// plans' contents (atomic modes), or for each sampled address the old or
+// the new membership (InPlace).
+type watcher struct {
+	srv     *routerostest.Server
+	atomic  bool
+	mu      sync.Mutex
+	allowed []cidr.Set // contents a referenced list may have
+	samples []netipAddr
+	checks  int
+	bad     []string
+}
+
+type netipAddr = netipx.IPRange // a single address as a range, to reuse entries
+
+func (w *watcher) allow(s cidr.Set) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.allowed = append(w.allowed, s)
+}
+
+// listContent reads a list's managed entries from the simulator.
+func listContent(srv *routerostest.Server, fam, name string) (cidr.Set, []netipx.IPRange) {
+	var b cidr.Builder
+	var rs []netipx.IPRange
+	for _, e := range srv.AddressList(fam, name) {
+		if e.Comment != defaultTag || e.Disabled {
+			continue
+		}
+		r, ok := parseEntry(e.Address)
+		if !ok {
+			panic(e.Address)
+		}
+		b.AddRange(r)
+		rs = append(rs, r)
+	}
+	s, _ := b.Set()
+	slices.SortFunc(rs, rangeCmp)
+	return s, rs
+}
+
+func (w *watcher) check() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.checks++
+	for _, fam := range []string{"ip", "ipv6"} {
+		for _, r := range w.srv.NATRules(fam) {
+			l := strings.TrimPrefix(r.Props["src-address-list"], "!")
+			if l == "" {
+				continue
+			}
+			got, rs := listContent(w.srv, fam, l)
+			ok := false
+			for _, a := range w.allowed {
+				want := a.IPv4()
+				if fam == "ipv6" {
+					want = a.IPv6()
+				}
+				if w.atomic {
+					// Exactly the entries a sync loads for that content.
+					want := entries(steer.Set{Addrs: want}, map[string]int{"ip": 4, "ipv6": 6}[fam])
+					ok = ok || slices.Equal(rs, want)
+				} else {
+					ok = true
+				}
+			}
+			if !w.atomic {
+				for _, x := range w.samples {
+					a := x.From()
+					if a.Is4() != (fam == "ip") {
+						continue
+					}
+					in := got.Contains(a)
+					if !slices.ContainsFunc(w.allowed, func(s cidr.Set) bool { return s.Contains(a) == in }) {
+						ok = false
+						break
+					}
+				}
+			}
+			if !ok && len(w.bad) < 5 {
+				w.bad = append(w.bad, fmt.Sprintf("check %d: rule %s references %s holding %d entries, not a complete content", w.checks, r.ID, l, len(rs)))
+			}
+		}
+	}
+}
+
+func TestFaultsConverge(t *testing.T) {
+	if testing.Short() {
+		t.Skip("many syncs")
+	}
+	for _, mode := range []Mode{BlueGreen, Standby, InPlace} {
+		t.Run(mode.String(), func(t *testing.T) {
+			rnd := rand.New(rand.NewPCG(7, uint64(mode)))
+			set0 := randomSet(rnd, 400, 40)
+			set1 := mutate(rnd, set0, 0.05)
+			set2 := mutate(rnd, set1, 0.05)
+			plans := []*steer.Plan{testPlan(t, set0), testPlan(t, set1), testPlan(t, set2)}
+			var srcs []netipx.IPRange
+			for _, a := range sources(rnd, plans[2], 300) {
+				srcs = append(srcs, netipx.IPRangeFrom(a, a))
+			}
+			for _, a := range sources(rnd, plans[1], 0) {
+				srcs = append(srcs, netipx.IPRangeFrom(a, a))
+			}
+
+			// scenario syncs the plans in turn on a fresh router, with a
+			// disconnect at server command k (0: none), re-running each
+			// failed sync. It returns the server's command count.
+			scenario := func(k int64, action routerostest.FaultAction) int64 {
+				var w *watcher
+				var fired atomic.Bool
+				srv := newSim(t, routerostest.Options{Fault: func(fc routerostest.FaultContext) routerostest.Fault {
+					w.check()
+					if fc.Total == k && fired.CompareAndSwap(false, true) {
+						return routerostest.Fault{Action: action}
+					}
+					return routerostest.Fault{}
+				}})
+				w = &watcher{srv: srv, atomic: mode != InPlace, samples: srcs}
+				r := &Router{Addr: srv.Addr(), User: "admin", Mode: mode, Window: 16, RemoveBatch: 50, IOTimeout: 5 * time.Second}
+				for i, p := range plans {
+					w.allow(p.Sets[0].Addrs)
+					for try := 0; ; try++ {
+						_, err := r.Apply(context.Background(), p, backend.ApplyOptions{})
+						if err == nil {
+							break
+						}
+						if try > 0 || !fired.Load() {
+							t.Fatalf("k=%d plan %d try %d: %v", k, i, try, err)
+						}
+					}
+					sameRouting(t, srv, p, sources(rnd, p, 200))
+				}
+				fired.Store(true) // disarm for the convergence check
+				w.check()
+				if len(w.bad) > 0 {
+					t.Fatalf("k=%d: %s", k, strings.Join(w.bad, "\n"))
+				}
+				if rep, err := r.Apply(context.Background(), plans[2], backend.ApplyOptions{DryRun: true}); err != nil || rep.Changed() {
+					t.Fatalf("k=%d: not converged: %+v %v", k, rep, err)
+				}
+				return srv.Stats().Commands
+			}
+			total := scenario(0, routerostest.FaultNone)
+			iters := 24
+			for i := range iters {
+				k := 1 + rnd.Int64N(total)
+				if i < 3 { // the boundaries: login, first list command, last command
+					k = []int64{1, 2, total}[i]
+				}
+				action := routerostest.FaultDisconnect
+				if i%4 == 3 {
+					action = routerostest.FaultFatal
+				}
+				t0 := time.Now()
+				scenario(k, action)
+				if d := time.Since(t0); d > time.Second {
+					t.Logf("k=%d action=%v took %v", k, action, d)
+				}
+			}
+			t.Logf("%d commands per clean scenario, %d faults injected", total, iters)
+		})
+	}
+}
