@@ -56,6 +56,10 @@ func compile(p *steer.Plan, n Names) (*desired, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
+	// Hash splits need PCC, whose hash no other backend can reproduce.
+	if err := p.Check(steer.RouterOS); err != nil {
+		return nil, err
+	}
 	d := &desired{}
 	seen := map[listKey]bool{}
 	for _, r := range p.Rules {
