@@ -59,11 +59,11 @@ func CompileFile(policyPath, dbPath string, opts *Options) (*Plan, error) {
 			return plan, err
 		}
 	}
+	log.Info("steer: country database", "path", dbPath)
 	db, err := geo.Open(ctx, dbPath, &geo.Options{Logger: opts.Logger})
 	if err != nil {
 		return nil, err
 	}
-	log.Info("steer: country database", "path", dbPath)
 	return Compile(p, FromGeo(db), opts)
 }
 
