@@ -5,26 +5,21 @@ import (
 	"fmt"
 	"log"
 	"net/netip"
-	"os"
 	"strings"
 
 	"github.com/geosteer/geosteer/geo"
 )
 
-// countryDB returns the first country database found in the usual places,
-// falling back to the small sample shipped in testdata, and says which.
+// countryDB returns the country database geo.FindDefault finds: an
+// installed GeoLite2 (or similar) database, else, in this source tree,
+// the small sample in testdata; it says which.
 func countryDB() string {
-	for _, p := range []string{
-		"/usr/share/GeoIP/GeoLite2-Country.mmdb",
-		"/var/lib/GeoIP/GeoLite2-Country.mmdb",
-	} {
-		if _, err := os.Stat(p); err == nil {
-			log.Printf("using %s", p)
-			return p
-		}
+	p, ok := geo.FindDefault()
+	if !ok {
+		log.Fatal("no country database found")
 	}
-	log.Printf("no GeoLite2-Country.mmdb in /usr/share/GeoIP or /var/lib/GeoIP; using the sample testdata/sample.mmdb")
-	return "testdata/sample.mmdb"
+	log.Printf("using %s", p)
+	return p
 }
 
 // From a country database to the "english" set in a few lines.

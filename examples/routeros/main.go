@@ -1,23 +1,25 @@
-// Command routeros steers inbound SMTP on MikroTik RouterOS: it builds the
-// seed policy from a country database and either renders it as .rsc files
-// to /import, or syncs it to one or more routers over the API.
+// Command routeros steers inbound SMTP on MikroTik RouterOS: it compiles
+// a steering policy against a country database and either renders it as
+// .rsc files to /import, or syncs it to one or more routers over the API.
 //
 // Usage:
 //
-//	routeros -db FILE [policy flags] -out DIR [-max-size BYTES] [-timeout DUR]
-//	routeros -db FILE [policy flags] -addr HOST[:PORT][,HOST...] [-user NAME]
+//	routeros -policy FILE [-db PATH] -out DIR [-max-size BYTES] [-timeout DUR]
+//	routeros -policy FILE [-db PATH] -addr HOST[:PORT][,HOST...] [-user NAME]
 //	         [-password-file FILE] [-tls] [-ca FILE] [-mode blue-green|standby|in-place]
-//	         [-parallel N] [-dry-run]
+//	         [-parallel N] [-timeout DUR] [-dry-run]
+//
+// The policy is steer's YAML format (steer/testdata/seed.yaml is a
+// complete example). The database is anything geo.Open reads (MaxMind DB,
+// GeoLite2 CSV directory, range CSV, ...); without -db the command uses
+// the first that geo.FindDefault finds (/usr/share/GeoIP/GeoLite2-Country.mmdb,
+// /var/lib/GeoIP/..., or inside a geosteer checkout the bundled sample)
+// and says on standard error which.
 //
 // The password comes from -password-file or the ROUTEROS_PASSWORD
 // environment variable (the user from -user or ROUTEROS_USER), never from
-// the command line, and is never printed. -dry-run prints the adds,
-// removes and rule changes without writing. The database is anything
-// geo.Open reads (MaxMind DB, GeoLite2 CSV directory, range CSV, ...).
-//
-// Until steer's policy loader lands, the policy is [seedPlan]'s: senders
-// outside -countries go to -foreign, the others are split between -a and
-// -b by source-address half, rotated on the second MX.
+// the command line, and is never printed. -dry-run prints, per router, the
+// adds, removes and rule changes without writing.
 package main
 
 import (
@@ -28,7 +30,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -37,10 +39,7 @@ import (
 
 	"github.com/geosteer/geosteer/backend"
 	"github.com/geosteer/geosteer/backend/routeros"
-	"github.com/geosteer/geosteer/cidr"
-	"github.com/geosteer/geosteer/geo"
 	"github.com/geosteer/geosteer/steer"
-	"go4.org/netipx"
 )
 
 func main() {
@@ -56,22 +55,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("routeros", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		db        = fs.String("db", "", "country database (required)")
-		countries = fs.String("countries", "US,CA,GB,AU,NZ,IE", "the \"english\" countries")
-		mxs       = fs.String("mx", "203.0.113.1,203.0.113.2", "MX addresses the rules match (IPv4 and IPv6)")
-		port      = fs.Uint("port", 25, "SMTP port")
-		a         = fs.String("a", "10.0.0.1:25", "server A (address:port)")
-		b         = fs.String("b", "10.0.0.2:25", "server B")
-		foreign   = fs.String("foreign", "10.0.0.3:25", "the strict server for everyone else")
-		a6        = fs.String("a6", "", "server A for IPv6 MX addresses")
-		b6        = fs.String("b6", "", "server B for IPv6")
-		foreign6  = fs.String("foreign6", "", "strict server for IPv6")
+		policy = fs.String("policy", "", "steering policy `file` (YAML; required)")
+		db     = fs.String("db", "", "country database `path` (MaxMind DB, GeoLite2 CSV directory, ...); default: the first found in /usr/share/GeoIP, /var/lib/GeoIP, ...")
 
-		out     = fs.String("out", "", "render .rsc files into this directory")
-		maxSize = fs.Int("max-size", 60000, "largest .rsc file in bytes (0: no limit)")
+		out     = fs.String("out", "", "render .rsc files into this `directory`")
+		maxSize = fs.Int("max-size", 60000, "largest .rsc file in `bytes` (0: no limit)")
 		timeout = fs.Duration("timeout", 0, "entry timeout (RAM-only entries); 0: permanent")
 
-		addrs    = fs.String("addr", "", "routers to sync, comma-separated host[:port]")
+		addrs    = fs.String("addr", "", "routers to sync, comma-separated `host[:port]`")
 		user     = fs.String("user", "", "API user (default $ROUTEROS_USER, else admin)")
 		pwFile   = fs.String("password-file", "", "file holding the API password (default $ROUTEROS_PASSWORD)")
 		useTLS   = fs.Bool("tls", false, "API-SSL (port 8729), certificate verified")
@@ -83,38 +74,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *db == "" || (*out == "") == (*addrs == "") {
+	if *policy == "" || (*out == "") == (*addrs == "") || fs.NArg() > 0 {
 		fs.Usage()
-		return errors.New("need -db and exactly one of -out or -addr")
+		return errors.New("need -policy and exactly one of -out or -addr")
 	}
-	gdb, err := geo.Open(ctx, *db, nil)
-	if err != nil {
-		return err
-	}
-	english, err := gdb.Group(strings.Split(*countries, ",")...)
-	if err != nil {
-		return err
-	}
-	sp := seedParams{port: uint16(*port)}
-	for _, s := range strings.Split(*mxs, ",") {
-		ad, err := netip.ParseAddr(strings.TrimSpace(s))
-		if err != nil {
-			return fmt.Errorf("-mx: %w", err)
-		}
-		sp.mx = append(sp.mx, ad)
-	}
-	for _, f := range []struct {
-		dst *netip.AddrPort
-		v   string
-	}{{&sp.a, *a}, {&sp.b, *b}, {&sp.foreign, *foreign}, {&sp.a6, *a6}, {&sp.b6, *b6}, {&sp.foreign6, *foreign6}} {
-		if f.v == "" {
-			continue
-		}
-		if *f.dst, err = netip.ParseAddrPort(f.v); err != nil {
-			return err
-		}
-	}
-	plan, err := seedPlan(english, sp)
+	plan, err := steer.CompileFile(*policy, *db, &steer.Options{
+		Backends: []steer.Capabilities{steer.RouterOS},
+		Logger:   slog.New(slog.NewTextHandler(stderr, nil)),
+		Context:  ctx,
+	})
 	if err != nil {
 		return err
 	}
@@ -204,47 +172,4 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("%d of %d routers failed", failed, len(routers))
 	}
 	return nil
-}
-
-// seedParams are the seed policy's entry points and servers.
-type seedParams struct {
-	mx               []netip.Addr // MX addresses; IPv6 ones need the *6 servers
-	port             uint16
-	a, b, foreign    netip.AddrPort
-	a6, b6, foreign6 netip.AddrPort
-}
-
-// seedPlan builds the seed's policy as a plan, standing in for steer's
-// policy loader: for every MX, first "not english" to the strict server
-// (one negated rule), then the address space split in halves between A and
-// B, the halves swapped on every other MX of a family so that both servers
-// get both halves.
-func seedPlan(english cidr.Set, sp seedParams) (*steer.Plan, error) {
-	p := &steer.Plan{Sets: []steer.Set{{Name: "english", Addrs: english, Comment: "the english countries"}}}
-	halves := map[int][2]netipx.IPRange{
-		4: {netipx.MustParseIPRange("0.0.0.0-127.255.255.255"), netipx.MustParseIPRange("128.0.0.0-255.255.255.255")},
-		6: {netipx.MustParseIPRange("::-7fff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), netipx.MustParseIPRange("8000::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")},
-	}
-	seen := map[int]int{}
-	for i, mx := range sp.mx {
-		fam, a, b, f := 4, sp.a, sp.b, sp.foreign
-		if mx.Is6() {
-			fam, a, b, f = 6, sp.a6, sp.b6, sp.foreign6
-		}
-		if !a.IsValid() || !b.IsValid() || !f.IsValid() {
-			return nil, fmt.Errorf("MX %v: IPv%d servers not given", mx, fam)
-		}
-		ta, tb := "a", "b"
-		if seen[fam]%2 == 1 {
-			a, b, ta, tb = b, a, tb, ta
-		}
-		seen[fam]++
-		n := fmt.Sprintf("mx%d", i+1)
-		p.Rules = append(p.Rules,
-			steer.Rule{Name: "foreign-" + n, Family: fam, DstAddr: mx, DstPort: sp.port, SrcSet: "english", SrcSetNot: true, Target: "foreign", To: f},
-			steer.Rule{Name: "split-" + n + "-0", Family: fam, DstAddr: mx, DstPort: sp.port, Src: halves[fam][0], Target: ta, To: a},
-			steer.Rule{Name: "split-" + n + "-1", Family: fam, DstAddr: mx, DstPort: sp.port, Src: halves[fam][1], Target: tb, To: b},
-		)
-	}
-	return p, p.Validate()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -10,24 +11,58 @@ import (
 	"testing"
 
 	"github.com/geosteer/geosteer/backend/routeros/routerostest"
+	"github.com/geosteer/geosteer/geo"
+	"github.com/geosteer/geosteer/steer"
+)
+
+const (
+	seed     = "../../steer/testdata/seed.yaml"
+	sampleDB = "../../geo/testdata/sample.mmdb"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestRender(t *testing.T) {
-	dir := t.TempDir()
-	var out, errb bytes.Buffer
-	err := run(context.Background(), []string{"-db", "testdata/countries.csv", "-out", dir, "-max-size", "5200"}, env(nil), &out, &errb)
-	if err != nil {
-		t.Fatal(err, errb.String())
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.rsc"))
-	if len(files) < 2 {
-		t.Fatalf("files %v\n%s", files, out.String())
-	}
-	cut, err := os.ReadFile(filepath.Join(dir, "geosteer-cutover.rsc"))
-	if err != nil || !strings.Contains(string(cut), `comment="geosteer foreign-mx1"`) {
-		t.Fatalf("cut-over: %v\n%s", err, cut)
+	// Without -db, geo.FindDefault finds the sample in this source tree
+	// (with no installed database to find first).
+	old := geo.DefaultPaths
+	geo.DefaultPaths = nil
+	defer func() { geo.DefaultPaths = old }()
+	for _, db := range []string{sampleDB, ""} {
+		dir := t.TempDir()
+		var out, errb bytes.Buffer
+		args := []string{"-policy", seed, "-out", dir, "-max-size", "20000"}
+		if db != "" {
+			args = append(args, "-db", db)
+		}
+		if err := run(context.Background(), args, env(nil), &out, &errb); err != nil {
+			t.Fatal(err, errb.String())
+		}
+		if !strings.Contains(errb.String(), `msg="steer: country database" path=`+sampleDB) {
+			t.Errorf("-db %q: stderr does not name the database:\n%s", db, errb.String())
+		}
+		files, _ := filepath.Glob(filepath.Join(dir, "*.rsc"))
+		if len(files) < 3 { // 1,402 entries do not fit one 20 kB file
+			t.Fatalf("-db %q: files %v\n%s", db, files, out.String())
+		}
+		var all []byte
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			if len(b) > 20000 {
+				t.Errorf("%s: %d bytes", f, len(b))
+			}
+			all = append(all, b...)
+		}
+		for _, want := range []string{
+			`address="8.8.0.0/15"`,      // US in the sample
+			`address="192.197.82.0/24"`, // the policy's override
+			`comment="geosteer foreign-mx1-v4-25: everyone outside`,
+			`dst-address="2001:db8::2" dst-port="25" src-address="3000::/4" to-addresses="2001:db8:10::1"`,
+		} {
+			if !bytes.Contains(all, []byte(want)) {
+				t.Errorf("-db %q: no file has %q", db, want)
+			}
+		}
 	}
 }
 
@@ -38,14 +73,13 @@ func TestSync(t *testing.T) {
 	}
 	defer srv.Close()
 	e := env(map[string]string{"ROUTEROS_USER": "api", "ROUTEROS_PASSWORD": "pw-123"})
-	args := []string{"-db", "testdata/countries.csv", "-addr", srv.Addr(),
-		"-mx", "203.0.113.1,203.0.113.2,2001:db8:25::1", "-a6", "[2001:db8::a]:25", "-b6", "[2001:db8::b]:25", "-foreign6", "[2001:db8::f]:25"}
+	args := []string{"-policy", seed, "-db", sampleDB, "-addr", srv.Addr()}
 
 	var out, errb bytes.Buffer
 	if err := run(context.Background(), append(args, "-dry-run"), e, &out, &errb); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "would change +") || srv.AddressListLen("ip") != 0 {
+	if !strings.Contains(out.String(), "would change +1403 -0 entries, ") || srv.AddressListLen("ip") != 0 {
 		t.Fatalf("dry run: %s", out.String())
 	}
 	out.Reset()
@@ -55,18 +89,18 @@ func TestSync(t *testing.T) {
 	if strings.Contains(out.String()+errb.String(), "pw-123") {
 		t.Error("password printed")
 	}
-	mx1, mx2 := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2")
+	mx1, mx2, mx16 := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("203.0.113.2"), netip.MustParseAddr("2001:db8::1")
 	for _, tt := range []struct {
 		src string
 		dst netip.Addr
 		to  string
 	}{
-		{"8.8.8.8", mx1, "10.0.0.1"},                                            // US, lower half: A
-		{"8.8.8.8", mx2, "10.0.0.2"},                                            // rotated on the second MX
-		{"200.0.0.5", mx1, "10.0.0.2"},                                          // NZ, upper half
-		{"1.0.1.1", mx1, "10.0.0.3"},                                            // CN: the strict server
-		{"2001:db8:2::1", netip.MustParseAddr("2001:db8:25::1"), "2001:db8::f"}, // FR over IPv6
-		{"2001:db8:1::1", netip.MustParseAddr("2001:db8:25::1"), "2001:db8::a"}, // IE, lower half
+		{"8.8.8.8", mx1, "10.0.0.1"},             // US, lower half: a
+		{"8.8.8.8", mx2, "10.0.0.2"},             // rotated on the second MX
+		{"205.193.7.7", mx1, "10.0.0.2"},         // english by override, upper half: b
+		{"193.0.6.139", mx1, "10.0.0.3"},         // NL: the strict server
+		{"2001:4860::1", mx16, "2001:db8:10::1"}, // US over IPv6
+		{"2a00:1450::1", mx16, "2001:db8:10::3"}, // no country in the sample: not english
 	} {
 		to, _, _, ok := srv.Route(netip.MustParseAddr(tt.src), tt.dst, 25)
 		if !ok || to.String() != tt.to {
@@ -78,7 +112,58 @@ func TestSync(t *testing.T) {
 	if err := run(context.Background(), args, e, &out, &errb); err != nil || !strings.Contains(out.String(), "changed +0 -0 entries, 0 rule") {
 		t.Errorf("second run: %v %s", err, out.String())
 	}
-	if err := run(context.Background(), []string{"-db", "testdata/countries.csv"}, e, &out, &errb); err == nil {
-		t.Error("no -out nor -addr accepted")
+}
+
+// policy writes the seed policy, edited by replacing old with new, as name
+// in a temporary directory.
+func policy(t *testing.T, name, old, new string) string {
+	t.Helper()
+	b, err := os.ReadFile(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), old) {
+		t.Fatalf("seed has no %q", old)
+	}
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(strings.Replace(string(b), old, new, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestErrors(t *testing.T) {
+	out := t.TempDir()
+	for _, tt := range []struct {
+		name string
+		args []string
+		want string
+		is   error
+	}{
+		{"no policy", []string{"-db", sampleDB, "-out", out}, "need -policy", nil},
+		{"neither -out nor -addr", []string{"-policy", seed, "-db", sampleDB}, "exactly one of -out or -addr", nil},
+		{"both -out and -addr", []string{"-policy", seed, "-db", sampleDB, "-out", out, "-addr", "192.0.2.1"}, "exactly one of -out or -addr", nil},
+		{"missing policy", []string{"-policy", "nonexistent.yaml", "-db", sampleDB, "-out", out}, "nonexistent.yaml: no such file", os.ErrNotExist},
+		{"unknown field", []string{"-policy", policy(t, "typo.yaml", "    comment: mail server A", "    coment: mail server A"), "-db", sampleDB, "-out", out},
+			"typo.yaml:34: targets.a.coment: unknown field", steer.ErrUnknownField},
+		{"unknown target", []string{"-policy", policy(t, "target.yaml", "to: foreign\n", "to: nowhere\n"), "-db", sampleDB, "-out", out},
+			`target.yaml:61: rules[0].to[0]: not defined: target "nowhere"`, steer.ErrUndefined},
+		{"hash split", []string{"-policy", policy(t, "hash.yaml", "split: [a, b]\n", "split: [a, b]\n    by: hash\n"), "-db", sampleDB, "-out", out},
+			"backend routeros cannot enforce", steer.ErrUnsupported},
+		{"missing db", []string{"-policy", seed, "-db", "nonexistent.mmdb", "-out", out}, "nonexistent.mmdb: no such file", os.ErrNotExist},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := run(context.Background(), tt.args, env(nil), &stdout, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || (tt.is != nil && !errors.Is(err, tt.is)) {
+				t.Errorf("error %v, want %q (%v)", err, tt.want, tt.is)
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("output despite the error:\n%s", stdout.String())
+			}
+		})
+	}
+	if files, _ := filepath.Glob(filepath.Join(out, "*")); len(files) > 0 {
+		t.Errorf("files written despite errors: %v", files)
 	}
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"bufio"
 	"bytes"
-	_ "embed"
+	"context"
+	"embed"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -14,83 +16,109 @@ import (
 
 	"github.com/geosteer/geosteer/backend/splitter"
 	"github.com/geosteer/geosteer/backend/splitter/splittertest"
-	"github.com/geosteer/geosteer/cidr"
+	"github.com/geosteer/geosteer/steer"
 )
 
-//go:embed testdata/english-sample.txt
-var englishSample []byte
+// The demo's policy and the address list it names.
+//
+//go:embed testdata/demo.yaml testdata/english-sample.txt
+var demoFiles embed.FS
 
-// Demo entry points: documentation addresses, listened on at free
-// loopback ports.
-var (
-	demoMX1 = netip.MustParseAddrPort("192.0.2.1:25")
-	demoMX2 = netip.MustParseAddrPort("192.0.2.2:25")
-	demoMX6 = netip.MustParseAddrPort("[2001:db8::1]:25")
-)
+const demoPolicyName = "testdata/demo.yaml"
 
-// demo runs the seed's policy on loopback against three sinks and prints
-// where each demo sender lands. Loopback senders have no country, so the
-// demo adds 127.0.0.0/9 and ::1 to the sample english set and splits IPv4
-// at 127.64.0.0: senders in 127.0-63 go to a on MX 1, 127.64-127 to b, and
-// 127.128-255 (not english) to strict.
-func demo(w io.Writer) error {
-	var b cidr.Builder
-	if err := b.AddList("english-sample.txt", englishSample, cidr.ParseOptions{}); err != nil {
-		return err
+// demoTarpit is the strict target's tarpit in the demo: long enough to
+// see, short enough to wait for.
+const demoTarpit = 300 * time.Millisecond
+
+// demoPolicy loads the embedded demo policy.
+func demoPolicy() (*steer.Policy, error) {
+	sub, err := fs.Sub(demoFiles, "testdata")
+	if err != nil {
+		return nil, err
 	}
-	b.AddPrefix(netip.MustParsePrefix("127.0.0.0/9"))
-	b.AddPrefix(netip.MustParsePrefix("::1/128"))
-	english, err := b.Set()
+	f, err := sub.Open("demo.yaml")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return steer.Load(demoPolicyName, f, sub)
+}
+
+// demo runs the embedded demo policy (the seed's setup) on loopback: it
+// starts an SMTP sink for each target, on IPv4 and (if the host has it)
+// IPv6 loopback, puts the sinks' addresses in place of the targets', and
+// listens for the entry points on free loopback ports. Then it connects
+// from demo senders across 127.0.0.0/8 and ::1 and prints which sink each
+// reached, and shows a failover. The policy makes 127.0.0.0/9 and ::1
+// "english" and splits at 127.64.0.0: senders in 127.0-63 reach a on mx1,
+// 127.64-127 reach b, and 127.128-255 (not english) the strict server.
+func demo(ctx context.Context, w io.Writer) error {
+	p, err := demoPolicy()
 	if err != nil {
 		return err
 	}
-
-	// Three sinks, each on IPv4 and (if the host has it) IPv6 loopback.
-	fams := map[int]servers{}
-	mxs := []netip.AddrPort{demoMX1, demoMX2}
-	listen := map[netip.AddrPort]netip.AddrPort{
-		demoMX1: netip.MustParseAddrPort("127.0.0.1:0"),
-		demoMX2: netip.MustParseAddrPort("127.0.0.1:0"),
-	}
+	sinks4 := map[string]*splittertest.Sink{}
 	var sinks []*splittertest.Sink
 	defer func() {
 		for _, s := range sinks {
 			s.Close()
 		}
 	}()
+	v6 := true
 	for _, fam := range []int{4, 6} {
 		host := map[int]string{4: "127.0.0.1:0", 6: "[::1]:0"}[fam]
-		var sv [3]netip.AddrPort
-		for i, name := range []string{"a", "b", "strict"} {
-			s, err := splittertest.NewSink(name, host, true)
+		for i := range p.Targets {
+			t := &p.Targets[i]
+			s, err := splittertest.NewSink(t.Name, host, true)
+			if err != nil && fam == 6 {
+				fmt.Fprintln(w, "(no IPv6 loopback: the demo runs on IPv4 only)")
+				v6 = false
+				break
+			}
 			if err != nil {
-				if fam == 6 {
-					fmt.Fprintln(w, "(no IPv6 loopback: the demo runs on IPv4 only)")
-					break
-				}
 				return err
 			}
 			sinks = append(sinks, s)
-			sv[i] = s.Addr
-		}
-		if sv[2].IsValid() {
-			fams[fam] = servers{sv[0], sv[1], sv[2]}
+			if fam == 4 {
+				t.IPv4 = s.Addr
+				sinks4[t.Name] = s
+			} else {
+				t.IPv6 = s.Addr
+			}
 		}
 	}
-	if _, ok := fams[6]; ok {
-		mxs = append(mxs, demoMX6)
-		listen[demoMX6] = netip.MustParseAddrPort("[::1]:0")
+	if !v6 {
+		for i := range p.Targets {
+			p.Targets[i].IPv6 = netip.AddrPort{}
+		}
+		for i := range p.EntryPoints {
+			p.EntryPoints[i].IPv6 = netip.Addr{}
+		}
 	}
-	plan, err := seedPlan(mxs, english, fams, map[int]netip.Addr{4: netip.MustParseAddr("127.64.0.0"), 6: netip.MustParseAddr("8000::")})
+	plan, err := steer.Compile(p, nil, &steer.Options{Backends: []steer.Capabilities{steer.Splitter}, Context: ctx})
 	if err != nil {
 		return err
 	}
 	opts := splitter.Options{
-		Listen:         listen,
+		Listen:         map[netip.AddrPort]netip.AddrPort{},
 		ProxyProtocol:  2,
-		Tarpit:         map[string]time.Duration{"strict": 300 * time.Millisecond},
+		Tarpit:         map[string]time.Duration{},
 		HealthInterval: -1,
 		Logger:         slog.New(slog.DiscardHandler),
+	}
+	for _, ep := range splitter.EntryPoints(plan) {
+		lo := netip.IPv6Loopback()
+		if ep.Addr().Is4() {
+			lo = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		}
+		opts.Listen[ep] = netip.AddrPortFrom(lo, 0)
+	}
+	var strict []string
+	for _, t := range p.Targets {
+		if t.Strict {
+			opts.Tarpit[t.Name] = demoTarpit
+			strict = append(strict, t.Name)
+		}
 	}
 	s, err := splitter.New(plan, opts)
 	if err != nil {
@@ -99,7 +127,7 @@ func demo(w io.Writer) error {
 	defer s.Close()
 	var listing bytes.Buffer
 	s.Render(&listing, plan)
-	fmt.Fprintf(w, "The seed's policy, with the sample english set plus 127.0.0.0/9 and ::1:\n\n%s\n\n", indent(listing.String()))
+	fmt.Fprintf(w, "The demo policy (%s), its targets replaced by SMTP sinks on loopback:\n\n%s\n\n", demoPolicyName, indent(listing.String()))
 
 	fmt.Fprintln(w, "sender          entry point          reached   server saw client   time")
 	send := func(src string, ep netip.AddrPort) {
@@ -115,18 +143,26 @@ func demo(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "%-15s %-20v %-9s %-19v %.1fms\n", src, ep, name, client, d.Seconds()*1000)
 	}
+	mx := func(name string, fam int) netip.AddrPort {
+		for _, e := range p.EntryPoints {
+			if e.Name == name {
+				return netip.AddrPortFrom(e.Addr(fam), 25)
+			}
+		}
+		panic("demo policy has no entry point " + name)
+	}
 	for _, src := range []string{"127.0.0.10", "127.64.0.10", "127.128.0.10"} {
-		for _, ep := range []netip.AddrPort{demoMX1, demoMX2} {
-			send(src, ep)
+		for _, ep := range []string{"mx1", "mx2"} {
+			send(src, mx(ep, 4))
 		}
 	}
-	if _, ok := fams[6]; ok {
-		send("::1", demoMX6)
+	if v6 {
+		send("::1", mx("mx1", 6))
 	}
-	fmt.Fprintln(w, "\n(strict is tarpitted for 300ms.) Now sink a's IPv4 listener stops; senders it served fail over")
+	fmt.Fprintf(w, "\n(%s is tarpitted for %v.) Now sink a's IPv4 listener stops; senders it served fail over\n", strings.Join(strict, ", "), demoTarpit)
 	fmt.Fprintln(w, "to the server the other MX would give them:")
-	sinks[0].Close()
-	send("127.0.0.10", demoMX1)
+	sinks4["a"].Close()
+	send("127.0.0.10", mx("mx1", 4))
 
 	st := s.Stats()
 	fmt.Fprintf(w, "\n%d connections accepted, %d refused;", st.Accepted, st.Rejected["no_target"]+st.Rejected["no_route"])

@@ -1,23 +1,37 @@
 // Command splitter runs geosteer's in-process SMTP connection splitter.
 //
 // With no arguments it runs a self-contained demo on loopback and exits:
-// three SMTP sinks (a, b and strict), the seed's policy with a sample
-// "english" set, and demo senders bound to addresses across 127.0.0.0/8 and
-// ::1; it prints which sink each sender reached, then shows a failover.
+// the demo policy (testdata/demo.yaml, embedded: the seed's setup with a
+// sample "english" list), three SMTP sinks standing in for its targets,
+// and demo senders bound to addresses across 127.0.0.0/8 and ::1; it
+// prints which sink each sender reached, then shows a failover.
 //
 //	go run ./examples/splitter
 //
-// Otherwise it enforces the seed's policy (see seedPlan) until interrupted:
+// Otherwise it enforces a steering policy until interrupted:
 //
-//	splitter -mx 192.0.2.1:25 -mx 192.0.2.2:25 \
-//	    -a 10.0.0.1:25 -b 10.0.0.2:25 -strict 10.0.0.3:25 \
-//	    -english english.txt [-proxy 2] [-tarpit 20s] [-metrics 127.0.0.1:9125] \
-//	    [-listen 192.0.2.1:25=127.0.0.1:2525 ...]
+//	splitter -policy FILE [-db PATH] [-listen ENTRY=LOCAL ...] [-tarpit TARGET=DUR ...]
+//	         [-proxy 1|2] [-trusted PREFIX ...] [-max-conns N] [-max-per-source N]
+//	         [-idle DUR] [-session DUR] [-health DUR] [-drain DUR]
+//	         [-metrics ADDR:PORT] [-render] [-v]
 //
-// SIGHUP re-reads the -english lists and swaps the new plan in without
-// refusing a connection; SIGINT or SIGTERM drains the connections for up
-// to -drain, then exits. Until steer's policy loader lands, the policy is
-// built from the flags; -render prints it as the splitter enforces it.
+// The policy is steer's YAML format (steer/testdata/seed.yaml is a
+// complete example); the splitter listens on its entry points' addresses
+// and ports, or where -listen says (such as -listen
+// 203.0.113.1:25=127.0.0.1:2525 behind a NAT). The database is anything
+// geo.Open reads (MaxMind DB, GeoLite2 CSV directory, range CSV, ...);
+// without -db the command uses the first that geo.FindDefault finds
+// (/usr/share/GeoIP/GeoLite2-Country.mmdb, /var/lib/GeoIP/..., or inside
+// a geosteer checkout the bundled sample) and says on standard error
+// which. -tarpit delays the relay to a target (the seed's strict server:
+// -tarpit foreign=20s). -render prints the plan as the splitter would
+// enforce it, and exits.
+//
+// SIGHUP re-reads the policy and the database and swaps the new plan in
+// without refusing a connection, logging what changed (steer.Diff); the
+// policy's safety.max_shrink is checked against the plan in force, and on
+// any error the plan in force stays. SIGINT or SIGTERM drains the
+// connections for up to -drain, then exits.
 package main
 
 import (
@@ -39,7 +53,6 @@ import (
 
 	"github.com/geosteer/geosteer/backend"
 	"github.com/geosteer/geosteer/backend/splitter"
-	"github.com/geosteer/geosteer/cidr"
 	"github.com/geosteer/geosteer/steer"
 )
 
@@ -54,19 +67,7 @@ func main() {
 	}
 }
 
-// addrs is a repeatable address:port flag.
-type addrs []netip.AddrPort
-
-func (a *addrs) String() string { return fmt.Sprint(*a) }
-func (a *addrs) Set(s string) error {
-	ap, err := netip.ParseAddrPort(s)
-	if err != nil {
-		return err
-	}
-	*a = append(*a, ap)
-	return nil
-}
-
+// strs is a repeatable string flag.
 type strs []string
 
 func (s *strs) String() string     { return strings.Join(*s, ",") }
@@ -74,23 +75,17 @@ func (s *strs) Set(v string) error { *s = append(*s, v); return nil }
 
 func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return demo(stdout)
+		return demo(ctx, stdout)
 	}
 	fs := flag.NewFlagSet("splitter", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var mxs, as, bs, stricts addrs
-	var english, listens, trusted strs
-	fs.Var(&mxs, "mx", "entry point `addr:port` (repeatable)")
-	fs.Var(&as, "a", "server A `addr:port`, one per address family (repeatable)")
-	fs.Var(&bs, "b", "server B `addr:port`, one per address family")
-	fs.Var(&stricts, "strict", "strict server `addr:port` for non-english senders, one per address family")
-	fs.Var(&english, "english", "prefix list `file` of the english set (repeatable)")
-	split4 := fs.String("split4", "128.0.0.0", "first IPv4 `address` of the upper half")
-	split6 := fs.String("split6", "8000::", "first IPv6 `address` of the upper half")
-	fs.Var(&listens, "listen", "listen for entry point on a local address: `entry=local` (repeatable)")
-	proxy := fs.Int("proxy", 0, "PROXY protocol `version` (1 or 2) sent to the servers; 0 for none")
+	var listens, tarpits, trusted strs
+	policy := fs.String("policy", "", "steering policy `file` (YAML; required)")
+	db := fs.String("db", "", "country database `path` (MaxMind DB, GeoLite2 CSV directory, ...); default: the first found in /usr/share/GeoIP, /var/lib/GeoIP, ...")
+	fs.Var(&listens, "listen", "listen for an entry point on a local address: `entry=local`, both addr:port (repeatable)")
+	fs.Var(&tarpits, "tarpit", "delay the relay to a target: `target=duration` (repeatable)")
+	proxy := fs.Int("proxy", 0, "PROXY protocol `version` (1 or 2) sent to the targets; 0 for none")
 	fs.Var(&trusted, "trusted", "`prefix` of trusted fronts that send PROXY headers (repeatable)")
-	tarpit := fs.Duration("tarpit", 0, "delay before relaying to the strict server")
 	maxConns := fs.Int("max-conns", 0, "maximum concurrent connections (0: no cap)")
 	perSource := fs.Int("max-per-source", 0, "maximum concurrent connections per /24 or /64 (0: no cap)")
 	idle := fs.Duration("idle", 5*time.Minute, "idle timeout")
@@ -103,44 +98,14 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q (policy files come with steer's loader)", fs.Args())
-	}
-	if len(mxs) == 0 {
-		return errors.New("no -mx entry point given")
-	}
-	fams := map[int]servers{}
-	for _, x := range []struct {
-		name string
-		aps  addrs
-		set  func(*servers, netip.AddrPort)
-	}{
-		{"-a", as, func(s *servers, a netip.AddrPort) { s.a = a }},
-		{"-b", bs, func(s *servers, a netip.AddrPort) { s.b = a }},
-		{"-strict", stricts, func(s *servers, a netip.AddrPort) { s.strict = a }},
-	} {
-		for _, ap := range x.aps {
-			fam := 4
-			if !ap.Addr().Is4() {
-				fam = 6
-			}
-			sv := fams[fam]
-			x.set(&sv, ap)
-			fams[fam] = sv
-		}
-	}
-	splits := map[int]netip.Addr{}
-	for fam, s := range map[int]string{4: *split4, 6: *split6} {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return fmt.Errorf("-split%d: %w", fam, err)
-		}
-		splits[fam] = a
+	if *policy == "" || fs.NArg() > 0 {
+		fs.Usage()
+		return errors.New("need -policy and no arguments (run without any for the demo)")
 	}
 	opts := splitter.Options{
-		Listen: map[netip.AddrPort]netip.AddrPort{}, ProxyProtocol: *proxy,
+		Listen: map[netip.AddrPort]netip.AddrPort{}, Tarpit: map[string]time.Duration{}, ProxyProtocol: *proxy,
 		MaxConns: *maxConns, MaxConnsPerSource: *perSource, IdleTimeout: *idle, SessionTimeout: *session,
-		HealthInterval: *health, Tarpit: map[string]time.Duration{"strict": *tarpit},
+		HealthInterval: *health,
 	}
 	for _, l := range listens {
 		e, loc, ok := strings.Cut(l, "=")
@@ -150,6 +115,14 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 			return fmt.Errorf("-listen %q: want entry=local, both addr:port", l)
 		}
 		opts.Listen[ep] = lp
+	}
+	for _, t := range tarpits {
+		name, d, ok := strings.Cut(t, "=")
+		dur, err := time.ParseDuration(d)
+		if !ok || err != nil || dur < 0 {
+			return fmt.Errorf("-tarpit %q: want target=duration, such as foreign=20s", t)
+		}
+		opts.Tarpit[name] = dur
 	}
 	for _, t := range trusted {
 		p, err := netip.ParsePrefix(t)
@@ -162,28 +135,24 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	if *verbose {
 		level = slog.LevelDebug
 	}
-	opts.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	opts.Logger = log
 
-	load := func() (*steer.Plan, error) {
-		var b cidr.Builder
-		for _, name := range english {
-			f, err := os.Open(name)
-			if err != nil {
-				return nil, err
-			}
-			err = b.ReadList(name, f, cidr.ParseOptions{})
-			f.Close()
-			if err != nil {
-				return nil, err
-			}
-		}
-		set, err := b.Set()
+	// load compiles the policy with the database as they are now; prev,
+	// the plan in force, is what safety.max_shrink measures against.
+	load := func(prev *steer.Plan) (*steer.Plan, error) {
+		plan, err := steer.CompileFile(*policy, *db, &steer.Options{
+			Backends: []steer.Capabilities{steer.Splitter},
+			Previous: prev,
+			Logger:   log,
+			Context:  ctx,
+		})
 		if err != nil {
 			return nil, err
 		}
-		return seedPlan(mxs, set, fams, splits)
+		return plan, checkOptions(plan, opts)
 	}
-	plan, err := load()
+	plan, err := load(nil)
 	if err != nil {
 		return err
 	}
@@ -210,18 +179,45 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	for {
 		select {
 		case <-hup:
-			plan, err := load()
+			next, err := load(plan)
 			if err == nil {
-				_, err = s.Apply(ctx, plan, backend.ApplyOptions{})
+				_, err = s.Apply(ctx, next, backend.ApplyOptions{})
 			}
 			if err != nil {
-				opts.Logger.Error("reload failed; the previous plan stays in force", "err", err)
+				log.Error("reload failed; the plan in force stays", "err", err)
+				continue
 			}
+			log.Info("reloaded", "policy", *policy, "changes", steer.Diff(plan, next).String())
+			plan = next
 		case <-ctx.Done():
-			opts.Logger.Info("shutting down", "drain", *drain)
+			log.Info("shutting down", "drain", *drain)
 			sctx, cancel := context.WithTimeout(context.Background(), *drain)
 			defer cancel()
 			return s.Shutdown(sctx)
 		}
 	}
+}
+
+// checkOptions refuses command-line options that name what the plan does
+// not have: a -listen entry point or a -tarpit target (a typo would
+// otherwise be silently ignored).
+func checkOptions(plan *steer.Plan, opts splitter.Options) error {
+	eps := map[netip.AddrPort]bool{}
+	targets := map[string]bool{}
+	for _, r := range plan.Rules {
+		eps[netip.AddrPortFrom(r.DstAddr, r.DstPort)] = true
+		targets[r.Target] = true
+	}
+	var errs []error
+	for ep := range opts.Listen {
+		if !eps[ep] {
+			errs = append(errs, fmt.Errorf("-listen %v: the policy has no such entry point (address and port)", ep))
+		}
+	}
+	for t := range opts.Tarpit {
+		if !targets[t] {
+			errs = append(errs, fmt.Errorf("-tarpit %s: no rule of the policy sends to a target of that name", t))
+		}
+	}
+	return errors.Join(errs...)
 }
