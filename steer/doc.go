@@ -10,7 +10,8 @@
 // testdata/seed.yaml for the format, field by field) and validated with
 // every error naming file, line and field.
 //
-// [Compile] turns a policy and country data into a [Plan]: named address
+// [Compile] turns a policy and country data into a [Plan] ([CompileFile]
+// does the whole job from a policy file and a database path): named address
 // sets and an ordered list of DNAT rules in a form RouterOS, nftables and
 // the in-process splitter all render. The split is by contiguous source
 // address ranges, deterministic and identical everywhere, rotated per
