@@ -170,7 +170,7 @@ func BenchmarkNftablesApply(b *testing.B) {
 					}
 					maxrss = max(maxrss, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
 				default:
-					be := &nftables.Backend{NetNS: fd, SkipVerify: mode == "netlink-noverify", Logger: benchLogger()}
+					be := &nftables.Backend{NetNS: fd, Verify: map[bool]nftables.Verify{true: nftables.VerifyNone, false: nftables.VerifyFull}[mode == "netlink-noverify"], Logger: benchLogger()}
 					if _, err := be.Apply(context.Background(), p, backend.ApplyOptions{}); err != nil {
 						b.Fatal(err)
 					}
@@ -208,7 +208,7 @@ func BenchmarkNftablesIncremental(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			_, fd, done := freshNS(b)
 			defer done()
-			be := &nftables.Backend{NetNS: fd, SkipVerify: mode == "noverify", Logger: benchLogger()}
+			be := &nftables.Backend{NetNS: fd, Verify: map[bool]nftables.Verify{true: nftables.VerifyNone, false: nftables.VerifyFull}[mode == "noverify"], Logger: benchLogger()}
 			ctx := context.Background()
 			if _, err := be.Apply(ctx, plans[1], backend.ApplyOptions{}); err != nil {
 				b.Fatal(err)
