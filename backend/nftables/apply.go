@@ -117,6 +117,9 @@ func (b *Backend) Apply(ctx context.Context, p *steer.Plan, opts backend.ApplyOp
 		}
 		// Committed on top of generation gen: the kernel holds tx.after.
 		b.remember(ns, nextGen(gen), tx.after)
+		if testHookAfterFlush != nil {
+			testHookAfterFlush()
+		}
 
 		t3 := time.Now()
 		how, err := b.verify(ctx, nc, ns, l, nextGen(gen))
@@ -194,8 +197,13 @@ func (b *Backend) Diff(ctx context.Context, p *steer.Plan) (backend.Report, erro
 	return b.Apply(ctx, p, backend.ApplyOptions{DryRun: true})
 }
 
-// testHookBeforeFlush lets tests add a failing command to the transaction.
-var testHookBeforeFlush func(cc *nftables.Conn, t *nftables.Table)
+// Test hooks: before sending, to add a failing command to the transaction
+// or commit something else first; after the commit, to commit something
+// else before the verify.
+var (
+	testHookBeforeFlush func(cc *nftables.Conn, t *nftables.Table)
+	testHookAfterFlush  func()
+)
 
 // dial opens the socket that reads the generation and sends the
 // transaction.
