@@ -76,6 +76,13 @@ func (tx *txn) buildFull(l *layout, st *state, reason string) error {
 		tx.changes = append(tx.changes, fmt.Sprintf("table inet %s: created", tx.table.Name))
 	}
 	tx.after = &state{exists: true, sets: map[string]*setState{}, table: tx.table}
+	// The elements are nearly all of it: size the buffer once.
+	n := 64 << 10
+	for _, ks := range l.sets {
+		elems := len(ks.ranges) * (7*nlaHdr + 2*keyLen(ks.v6) + 4)
+		n += elems + (elems/maxElemList+1)*128
+	}
+	tx.b.buf = slices.Grow(tx.b.buf, n)
 	// Adding the table first makes the delete succeed when it is absent.
 	lib := tx.b.lib
 	lib.AddTable(tx.table)
