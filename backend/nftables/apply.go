@@ -60,6 +60,9 @@ func (b *Backend) Apply(ctx context.Context, p *steer.Plan, opts backend.ApplyOp
 			if st, err = b.readState(ctx); err != nil {
 				return rep, err
 			}
+			// If the generation is still gen when the next Apply (or this
+			// one's transaction) looks, the read saw exactly generation gen.
+			b.remember(ns, gen, st)
 		}
 		b.lastBase = base
 		tRead := time.Since(t0)

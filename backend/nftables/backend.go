@@ -24,7 +24,9 @@ import (
 // transaction is sent on condition that the generation is still the one
 // its diff was based on (NFNL_BATCH_GENID): if another process committed
 // meanwhile, the kernel refuses it and Apply starts over from a full read.
-// The memory kept is the plan's ranges, about 48 bytes per range.
+// The memory kept is the plan's ranges, about 48 bytes per range. (Telling
+// network namespaces apart needs SO_NETNS_COOKIE, Linux 5.14; on older
+// kernels every Apply reads back.)
 //
 // Apply calls on one Backend are serialized. Two Backends (or processes)
 // applying to the same table are safe, each transaction being atomic and
