@@ -141,6 +141,13 @@ func slabKiB(tb testing.TB) int {
 	return 0
 }
 
+// applyModes are the netlink benchmarks' Verify settings.
+var applyModes = map[string]nftables.Verify{
+	"verify-generation": nftables.VerifyGeneration, // the default
+	"verify-full":       nftables.VerifyFull,
+	"noverify":          nftables.VerifyNone,
+}
+
 func BenchmarkNftablesApply(b *testing.B) {
 	needNft(b)
 	p := nftSeedPlan(b, englishSet(b))
@@ -155,9 +162,10 @@ func BenchmarkNftablesApply(b *testing.B) {
 	b.Logf("plan: %d ranges (%d IPv4, %d IPv6), %d rules; script %d bytes",
 		p.Sets[0].Addrs.NumRanges(), p.Sets[0].Addrs.IPv4().NumRanges(), p.Sets[0].Addrs.IPv6().NumRanges(), len(p.Rules), script.Len())
 
-	for _, mode := range []string{"netlink", "netlink-noverify", "nft-f"} {
+	for _, mode := range []string{"verify-generation", "verify-full", "noverify", "nft-f"} {
 		b.Run(mode, func(b *testing.B) {
 			slab, maxrss := 0, int64(0)
+			var sys, cpu time.Duration
 			for range b.N {
 				b.StopTimer()
 				name, fd, done := freshNS(b)
@@ -169,11 +177,18 @@ func BenchmarkNftablesApply(b *testing.B) {
 						b.Fatalf("nft -f: %v: %s", err, out)
 					}
 					maxrss = max(maxrss, cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss)
+					sys += cmd.ProcessState.SystemTime()
+					cpu += cmd.ProcessState.SystemTime() + cmd.ProcessState.UserTime()
 				default:
-					be := &nftables.Backend{NetNS: fd, SkipVerify: mode == "netlink-noverify", Logger: benchLogger()}
+					be := &nftables.Backend{NetNS: fd, Verify: applyModes[mode], Logger: benchLogger()}
+					var ru0, ru1 syscall.Rusage
+					syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 					if _, err := be.Apply(context.Background(), p, backend.ApplyOptions{}); err != nil {
 						b.Fatal(err)
 					}
+					syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+					sys += time.Duration(ru1.Stime.Nano() - ru0.Stime.Nano())
+					cpu += time.Duration(ru1.Stime.Nano() - ru0.Stime.Nano() + ru1.Utime.Nano() - ru0.Utime.Nano())
 				}
 				b.StopTimer()
 				// The table's memory: what deleting it gives back. Freeing
@@ -188,6 +203,10 @@ func BenchmarkNftablesApply(b *testing.B) {
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(slab)/float64(b.N)/1024, "slab-MiB")
+			// CPU time (the process's, or nft's) is steadier than wall time
+			// on a loaded machine; sys is nearly all the kernel's inserts.
+			b.ReportMetric(sys.Seconds()/float64(b.N), "sys-s/op")
+			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
 			if maxrss > 0 {
 				b.ReportMetric(float64(maxrss)/1024, "nft-maxrss-MiB")
 			}
@@ -197,18 +216,45 @@ func BenchmarkNftablesApply(b *testing.B) {
 
 // BenchmarkNftablesIncremental applies a 1% change of the english set to a
 // table holding the seed plan, and back, alternately; each op is one
-// incremental apply (read back, diff, one transaction, and verify unless
-// noverify).
+// incremental apply. The Backend remembers the state it applied, so the
+// diff needs no read-back; "restart" uses a new Backend for every op (a
+// new process: it must read the table back to diff); "nft-f-delta" is the
+// peer: nft -f of a script deleting and adding the changed ranges (with
+// GEOSTEER_NFT_DELTA=1: it takes minutes).
 func BenchmarkNftablesIncremental(b *testing.B) {
 	needNft(b)
 	e1 := englishSet(b)
 	e2 := onePercent(b, e1)
 	plans := []*steer.Plan{nftSeedPlan(b, e2), nftSeedPlan(b, e1)}
-	for _, mode := range []string{"verify", "noverify"} {
+	dir := b.TempDir()
+	deltas := []string{filepath.Join(dir, "to-e2.nft"), filepath.Join(dir, "to-e1.nft")}
+	writeDelta(b, deltas[0], e1, e2)
+	writeDelta(b, deltas[1], e2, e1)
+	for _, mode := range []string{"verify-generation", "verify-full", "noverify", "restart", "nft-f-delta"} {
 		b.Run(mode, func(b *testing.B) {
-			_, fd, done := freshNS(b)
+			if mode == "nft-f-delta" && os.Getenv("GEOSTEER_NFT_DELTA") == "" {
+				b.Skip("nft -f of the delta takes minutes; set GEOSTEER_NFT_DELTA=1")
+			}
+			name, fd, done := freshNS(b)
 			defer done()
-			be := &nftables.Backend{NetNS: fd, SkipVerify: mode == "noverify", Logger: benchLogger()}
+			if mode == "nft-f-delta" {
+				be := &nftables.Backend{NetNS: fd}
+				if _, err := be.Apply(context.Background(), plans[1], backend.ApplyOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := range b.N {
+					if out, err := exec.Command("ip", "netns", "exec", name, "nft", "-f", deltas[i%2]).CombinedOutput(); err != nil {
+						b.Fatalf("nft -f delta: %v: %s", err, out)
+					}
+				}
+				b.StopTimer()
+				if rep, err := be.Apply(context.Background(), plans[(b.N+1)%2], backend.ApplyOptions{}); err != nil || rep.Changed() {
+					b.Fatalf("after the nft deltas the table is not the plan: %v %v", rep.Changes, err)
+				}
+				return
+			}
+			be := &nftables.Backend{NetNS: fd, Verify: applyModes[mode], Logger: benchLogger()}
 			ctx := context.Background()
 			if _, err := be.Apply(ctx, plans[1], backend.ApplyOptions{}); err != nil {
 				b.Fatal(err)
@@ -216,6 +262,9 @@ func BenchmarkNftablesIncremental(b *testing.B) {
 			var bytes, changed int
 			b.ResetTimer()
 			for i := range b.N {
+				if mode == "restart" {
+					be = &nftables.Backend{NetNS: fd, Logger: benchLogger()}
+				}
 				rep, err := be.Apply(ctx, plans[i%2], backend.ApplyOptions{})
 				if err != nil {
 					b.Fatal(err)
@@ -233,6 +282,81 @@ func BenchmarkNftablesIncremental(b *testing.B) {
 			}
 			b.ReportMetric(float64(bytes)/float64(b.N), "sent-B/op")
 			b.ReportMetric(float64(changed)/float64(b.N), "ranges-changed/op")
+		})
+	}
+}
+
+// writeDelta writes the nft script that turns the english sets holding
+// from into to: the ranges of from that are not ranges of to deleted, then
+// those of to that are not of from added, as nft users write updates.
+func writeDelta(tb testing.TB, file string, from, to cidr.Set) {
+	var sb strings.Builder
+	for _, fam := range []int{4, 6} {
+		f, t := from.IPv4(), to.IPv4()
+		set := "english_v4"
+		if fam == 6 {
+			f, t, set = from.IPv6(), to.IPv6(), "english_v6"
+		}
+		in := func(s cidr.Set) map[netipx.IPRange]bool {
+			m := map[netipx.IPRange]bool{}
+			for _, r := range s.Ranges() {
+				m[r] = true
+			}
+			return m
+		}
+		fm, tm := in(f), in(t)
+		list := func(verb string, rs []netipx.IPRange, skip map[netipx.IPRange]bool) {
+			var els []string
+			for _, r := range rs {
+				if !skip[r] {
+					els = append(els, r.String())
+				}
+			}
+			if len(els) > 0 {
+				fmt.Fprintf(&sb, "%s element inet %s %s { %s }\n", verb, nftables.DefaultTable, set, strings.Join(els, ", "))
+			}
+		}
+		list("delete", f.Ranges(), tm)
+		list("add", t.Ranges(), fm)
+	}
+	if err := os.WriteFile(file, []byte(sb.String()), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// BenchmarkNftablesIncrementalSize: the time of an incremental apply by
+// the size of the change (ranges removed and as many added), to see what
+// is proportional to the change and what is not.
+func BenchmarkNftablesIncrementalSize(b *testing.B) {
+	needNft(b)
+	e1 := englishSet(b)
+	rs := e1.Ranges()
+	for _, n := range []int{1, 10, 100, 1000, 10000} {
+		var bb cidr.Builder
+		bb.AddSet(e1)
+		step := len(rs) / n
+		for i := range n {
+			bb.RemoveRange(rs[i*step])
+		}
+		e2, err := bb.Set()
+		if err != nil {
+			b.Fatal(err)
+		}
+		plans := []*steer.Plan{nftSeedPlan(b, e2), nftSeedPlan(b, e1)}
+		b.Run(fmt.Sprintf("ranges=%d", n), func(b *testing.B) {
+			_, fd, done := freshNS(b)
+			defer done()
+			be := &nftables.Backend{NetNS: fd, Logger: benchLogger()}
+			ctx := context.Background()
+			if _, err := be.Apply(ctx, plans[1], backend.ApplyOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := be.Apply(ctx, plans[i%2], backend.ApplyOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
 		})
 	}
 }

@@ -11,21 +11,27 @@ import (
 	"github.com/geosteer/geosteer/backend"
 	"github.com/geosteer/geosteer/steer"
 	"github.com/google/nftables"
-	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
-	"go4.org/netipx"
 	"golang.org/x/sys/unix"
 )
 
+// maxAttempts bounds how often Apply starts over when another process
+// commits a transaction between its reading the kernel's state and its own
+// commit.
+const maxAttempts = 3
+
 // Apply makes the kernel's table equal the plan, in one netlink
-// transaction, and reads it back to check. See the package documentation
-// for what is sent. The report counts ranges (set elements as the plan
-// has them) and rules, and its Changes end with the transaction's size.
+// transaction, and checks the result as b.Verify says. See the package
+// documentation for what is sent and what is read. The report counts
+// ranges (set elements as the plan has them) and rules, and its Changes end
+// with the transaction's size.
 func (b *Backend) Apply(ctx context.Context, p *steer.Plan, opts backend.ApplyOptions) (backend.Report, error) {
 	rep := backend.Report{DryRun: opts.DryRun}
 	if err := checkPlan(p); err != nil {
 		return rep, err
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	log := b.log()
 	l := layoutOf(p)
 	total := l.numRanges()
@@ -35,65 +41,158 @@ func (b *Backend) Apply(ctx context.Context, p *steer.Plan, opts backend.ApplyOp
 		}
 	}
 
-	var bufs sockBufs
-	cc, err := nftables.New(b.connOpts(ctx, &bufs)...)
+	nc, err := b.dial(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("nftables: %w", err)
 	}
-	t0 := time.Now()
-	st, err := readState(ctx, cc, b.table(), nil)
-	if err != nil {
-		return rep, err
-	}
-	tRead := time.Since(t0)
+	defer nc.Close()
+	ns := netnsCookie(nc)
 
-	t1 := time.Now()
-	tx := &txn{cc: cc, table: &nftables.Table{Name: b.table(), Family: nftables.TableFamilyINet}, progress: progress}
-	if err := tx.build(l, st); err != nil {
-		return rep, err
-	}
-	rep.ElementsAdded, rep.ElementsRemoved, rep.RulesChanged = tx.added, tx.removed, tx.rulesChanged
-	rep.Changes = tx.changes
-	if tx.msgs > 0 {
-		rep.Changes = append(rep.Changes, fmt.Sprintf("transaction: %d messages, %d bytes", tx.msgs+2, tx.bytes()))
-	}
-	tBuild := time.Since(t1)
-	if opts.DryRun || tx.msgs == 0 {
-		// Nothing queued is sent; a dry run leaves the queue to the GC.
-		return rep, ctx.Err()
-	}
-	if err := ctx.Err(); err != nil {
-		return rep, err
-	}
-
-	// The kernel takes the batch in one sendmsg and queues one ack per
-	// message before we read any; size both buffers for that.
-	bufs.snd = tx.bytes() + 64<<10
-	bufs.rcv = tx.msgs*2048 + 256<<10
-	if testHookBeforeFlush != nil {
-		testHookBeforeFlush(cc, tx.table)
-	}
-	t2 := time.Now()
-	if err := cc.Flush(); err != nil {
-		return rep, fmt.Errorf("nftables: transaction on table inet %s (nothing changed): %w", b.table(), err)
-	}
-	tFlush := time.Since(t2)
-
-	t3 := time.Now()
-	if !b.SkipVerify {
-		after, err := readState(ctx, cc, b.table(), nil)
+	for attempt := 1; ; attempt++ {
+		t0 := time.Now()
+		gen, err := getGen(nc)
 		if err != nil {
-			return rep, fmt.Errorf("nftables: verify: %w", err)
+			return rep, err
 		}
-		if err := verify(l, after); err != nil {
+		st, base := b.recorded(ns, gen), "recorded"
+		if st == nil {
+			base = "read back"
+			if st, err = b.readState(ctx); err != nil {
+				return rep, err
+			}
+			// If the generation is still gen when the next Apply (or this
+			// one's transaction) looks, the read saw exactly generation gen.
+			b.remember(ns, gen, st)
+		}
+		b.lastBase = base
+		tRead := time.Since(t0)
+
+		t1 := time.Now()
+		tx := newTxn(b.table(), l, progress)
+		if err := tx.build(l, st); err != nil {
+			return rep, err
+		}
+		rep = backend.Report{DryRun: opts.DryRun, ElementsAdded: tx.added, ElementsRemoved: tx.removed, RulesChanged: tx.rulesChanged, Changes: tx.changes}
+		if !tx.empty() {
+			rep.Changes = append(rep.Changes, fmt.Sprintf("transaction: %d messages, %d bytes", tx.b.msgs()+2, tx.b.size()))
+		}
+		tBuild := time.Since(t1)
+		if opts.DryRun {
+			return rep, ctx.Err()
+		}
+		if tx.empty() {
+			b.remember(ns, gen, st) // the kernel holds the plan, at gen
+			return rep, ctx.Err()
+		}
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+
+		if testHookBeforeFlush != nil {
+			testHookBeforeFlush(tx.b.lib, tx.table)
+			if err := tx.b.drain(); err != nil {
+				return rep, err
+			}
+		}
+		// The kernel takes the batch in one sendmsg (which fails beyond the
+		// send buffer) and queues one answer per message before we read
+		// any; size both buffers for that.
+		err = errors.Join(setBuf(nc, unix.SO_SNDBUFFORCE, tx.b.size()+64<<10),
+			setBuf(nc, unix.SO_RCVBUFFORCE, tx.b.acks*1024+256<<10))
+		if err != nil {
+			return rep, fmt.Errorf("nftables: socket buffers: %w", err)
+		}
+		t2 := time.Now()
+		err = tx.b.send(nc, gen)
+		tFlush := time.Since(t2)
+		if errors.Is(err, errGenChanged) && attempt < maxAttempts {
+			log.Debug("nftables: ruleset changed since it was read; starting over", "table", b.table(), "generation", gen, "attempt", attempt)
+			b.rec = nil
+			continue
+		}
+		if err != nil {
+			b.rec = nil
+			var lost *answerLostError
+			if errors.As(err, &lost) {
+				return rep, fmt.Errorf("nftables: transaction on table inet %s: %w", b.table(), err)
+			}
+			return rep, fmt.Errorf("nftables: transaction on table inet %s (nothing changed): %w", b.table(), err)
+		}
+		// Committed on top of generation gen: the kernel holds tx.after.
+		b.remember(ns, nextGen(gen), tx.after)
+		if testHookAfterFlush != nil {
+			testHookAfterFlush()
+		}
+
+		t3 := time.Now()
+		how, err := b.verify(ctx, nc, ns, l, nextGen(gen))
+		if err != nil {
+			b.rec = nil
 			return rep, fmt.Errorf("nftables: verify after apply: %w", err)
 		}
+		log.Debug("nftables apply", "table", b.table(), "base", base, "generation", gen, "full", tx.full, "ranges", total,
+			"added", tx.added, "removed", tx.removed, "rules_changed", tx.rulesChanged,
+			"messages", tx.b.msgs()+2, "bytes", tx.b.size(),
+			"read", tRead, "build", tBuild, "flush", tFlush, "verify", how, "verify_time", time.Since(t3))
+		return rep, nil
 	}
-	log.Debug("nftables apply", "table", b.table(), "full", tx.full, "ranges", total,
-		"added", tx.added, "removed", tx.removed, "rules_changed", tx.rulesChanged,
-		"messages", tx.msgs+2, "bytes", tx.bytes(),
-		"read", tRead, "build", tBuild, "flush", tFlush, "verify", time.Since(t3))
-	return rep, nil
+}
+
+// verify checks the table after a transaction that made generation gen,
+// as b.Verify says, and says how it checked.
+func (b *Backend) verify(ctx context.Context, nc *netlink.Conn, ns uint64, l *layout, gen uint32) (string, error) {
+	switch b.Verify {
+	case VerifyNone:
+		return "none", nil
+	case VerifyGeneration:
+		g, err := getGen(nc)
+		if err != nil {
+			return "", err
+		}
+		if g == gen {
+			return "generation", nil
+		}
+		b.log().Debug("nftables: another transaction committed after ours; reading back", "table", b.table(), "ours", gen, "now", g)
+	}
+	g, err := getGen(nc)
+	if err != nil {
+		return "", err
+	}
+	after, err := b.readState(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := verify(l, after); err != nil {
+		return "", err
+	}
+	b.remember(ns, g, after)
+	return "read back", nil
+}
+
+// A record is the state of the table as of a ruleset generation, known
+// because this Backend read it back or committed it.
+type record struct {
+	netns uint64 // netnsCookie
+	table string
+	gen   uint32
+	st    *state
+}
+
+// recorded returns the recorded state if it is current: same namespace
+// and table, and no transaction committed since.
+func (b *Backend) recorded(ns uint64, gen uint32) *state {
+	r := b.rec
+	if r == nil || ns == 0 || r.netns != ns || r.table != b.table() || r.gen != gen {
+		return nil
+	}
+	return r.st
+}
+
+func (b *Backend) remember(ns uint64, gen uint32, st *state) {
+	b.rec = nil
+	if ns != 0 {
+		b.rec = &record{netns: ns, table: b.table(), gen: gen, st: st}
+	}
 }
 
 // Diff reports what Apply would change, without changing anything.
@@ -101,15 +200,45 @@ func (b *Backend) Diff(ctx context.Context, p *steer.Plan) (backend.Report, erro
 	return b.Apply(ctx, p, backend.ApplyOptions{DryRun: true})
 }
 
-// testHookBeforeFlush lets tests add a failing command to the transaction.
-var testHookBeforeFlush func(cc *nftables.Conn, t *nftables.Table)
+// Test hooks: before sending, to add a failing command to the transaction
+// or commit something else first; after the commit, to commit something
+// else before the verify.
+var (
+	testHookBeforeFlush func(cc *nftables.Conn, t *nftables.Table)
+	testHookAfterFlush  func()
+)
 
-// sockBufs are the socket buffer sizes for the next dial, set before Flush.
-type sockBufs struct{ snd, rcv int }
+// dial opens the socket that reads the generation and sends the
+// transaction.
+func (b *Backend) dial(ctx context.Context) (*netlink.Conn, error) {
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: b.NetNS})
+	if err != nil {
+		return nil, err
+	}
+	// Errors carry the kernel's message (extended ack) but not a copy of
+	// the request (capped ack), which can be 64 KiB.
+	err = errors.Join(c.SetOption(netlink.ExtendedAcknowledge, true), c.SetOption(netlink.CapAcknowledge, true))
+	if dl, ok := ctx.Deadline(); ok {
+		err = errors.Join(err, c.SetDeadline(dl))
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
 
-func (b *Backend) connOpts(ctx context.Context, bufs *sockBufs) []nftables.ConnOption {
+// readState reads the whole table back with google/nftables.
+func (b *Backend) readState(ctx context.Context) (*state, error) {
+	cc, err := nftables.New(b.connOpts(ctx)...)
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	return readState(ctx, cc, b.table(), nil)
+}
+
+func (b *Backend) connOpts(ctx context.Context) []nftables.ConnOption {
 	opts := []nftables.ConnOption{nftables.WithSockOptions(func(c *netlink.Conn) error {
-		// Errors carry the kernel's message but not the (large) request.
 		if err := c.SetOption(netlink.ExtendedAcknowledge, true); err != nil {
 			return err
 		}
@@ -118,15 +247,10 @@ func (b *Backend) connOpts(ctx context.Context, bufs *sockBufs) []nftables.ConnO
 				return err
 			}
 		}
-		// The FORCE variants exceed net.core.[rw]mem_max; they need
-		// CAP_NET_ADMIN, which changing nftables needs anyway. Reads want a
-		// large receive buffer too: dumps of large sets arrive faster than
-		// they are parsed.
-		err := setBuf(c, unix.SO_RCVBUFFORCE, max(bufs.rcv, 4<<20))
-		if bufs.snd > 0 {
-			err = errors.Join(err, setBuf(c, unix.SO_SNDBUFFORCE, bufs.snd))
-		}
-		return errors.Join(err, primeDump(c))
+		// The FORCE variant exceeds net.core.rmem_max; it needs
+		// CAP_NET_ADMIN, which changing nftables needs anyway. Dumps of
+		// large sets arrive faster than they are parsed.
+		return errors.Join(setBuf(c, unix.SO_RCVBUFFORCE, 4<<20), primeDump(c))
 	})}
 	if b.NetNS != 0 {
 		opts = append(opts, nftables.WithNetNSFd(b.NetNS))
@@ -173,262 +297,6 @@ func setBuf(c *netlink.Conn, opt, n int) error {
 	}
 	return serr
 }
-
-// A txn queues one transaction on cc and counts what it sends.
-type txn struct {
-	cc       *nftables.Conn
-	table    *nftables.Table
-	progress func(done int)
-
-	full                         bool
-	msgs                         int // messages queued, batch begin/end not included
-	elemBytes, otherBytes        int
-	added, removed, rulesChanged int
-	changes                      []string
-	queued                       int // ranges queued, for progress
-}
-
-// bytes is the size of the batch: element messages counted exactly, the
-// few others (table, chain, set, rule) estimated within some bytes each.
-func (tx *txn) bytes() int { return tx.elemBytes + tx.otherBytes + 2*nlmHdr }
-
-func (tx *txn) build(l *layout, st *state) error {
-	reason := st.foreign
-	if reason == "" && st.exists {
-		for _, ks := range l.sets {
-			// (google/nftables v0.3.0 does not read set comments back, so a
-			// changed comment waits for the next full replace.)
-			if s := st.sets[ks.name]; s != nil && s.v6 != ks.v6 {
-				reason = fmt.Sprintf("set %s changed type", ks.name)
-				break
-			}
-		}
-	}
-	if !st.exists || reason != "" {
-		return tx.buildFull(l, st, reason)
-	}
-	return tx.buildIncremental(l, st)
-}
-
-// buildFull queues the replacement of the whole table.
-func (tx *txn) buildFull(l *layout, st *state, reason string) error {
-	tx.full = true
-	if st.exists {
-		tx.changes = append(tx.changes, fmt.Sprintf("table inet %s: replaced (%s)", tx.table.Name, reason))
-		for _, s := range st.sets {
-			tx.removed += len(s.ranges)
-		}
-		tx.rulesChanged += len(st.rules)
-	} else {
-		tx.changes = append(tx.changes, fmt.Sprintf("table inet %s: created", tx.table.Name))
-	}
-	// Adding the table first makes the delete succeed when it is absent.
-	tx.cc.AddTable(tx.table)
-	tx.cc.DelTable(tx.table)
-	tx.cc.AddTable(tx.table)
-	tx.other(3, 0)
-	sets := map[string]*nftables.Set{}
-	for _, ks := range l.sets {
-		s, err := tx.addSet(ks)
-		if err != nil {
-			return err
-		}
-		sets[ks.name] = s
-	}
-	ch := tx.addChain()
-	for _, kr := range l.rules {
-		if err := tx.addRule(ch, kr, sets); err != nil {
-			return err
-		}
-	}
-	tx.rulesChanged += len(l.rules)
-	return nil
-}
-
-// buildIncremental queues element changes, new and stale sets, and the
-// rules if they changed.
-func (tx *txn) buildIncremental(l *layout, st *state) error {
-	sets := map[string]*nftables.Set{}
-	want := map[string]bool{}
-	for _, ks := range l.sets {
-		want[ks.name] = true
-		old := st.sets[ks.name]
-		if old == nil {
-			s, err := tx.addSet(ks)
-			if err != nil {
-				return err
-			}
-			sets[ks.name] = s
-			continue
-		}
-		sets[ks.name] = old.set
-		del, add := diffRanges(old.ranges, ks.ranges)
-		var delFirst *nftables.SetElement
-		if old.zero && len(add) > 0 && add[0].From().IsUnspecified() {
-			// A range starting at zero takes the place of the zero end.
-			z := zeroEnd(ks.v6)
-			delFirst = &z
-		}
-		if err := tx.elems(old.set, del, delFirst, false); err != nil {
-			return err
-		}
-		if err := tx.elems(old.set, add, nil, true); err != nil {
-			return err
-		}
-		if len(del)+len(add) > 0 {
-			tx.changes = append(tx.changes, fmt.Sprintf("set %s: +%d -%d", ks.name, len(add), len(del)))
-		}
-		tx.added += len(add)
-		tx.removed += len(del)
-	}
-
-	keys := make([][]byte, len(l.rules))
-	for i, kr := range l.rules {
-		k, err := ruleKey(ruleExprs(kr), ruleUserData(kr))
-		if err != nil {
-			return err
-		}
-		keys[i] = k
-	}
-	if !slices.EqualFunc(keys, st.rules, bytes.Equal) {
-		tx.cc.FlushChain(st.chain)
-		tx.other(1, 0)
-		for _, kr := range l.rules {
-			if err := tx.addRule(st.chain, kr, sets); err != nil {
-				return err
-			}
-		}
-		n := rulesChanged(keys, st.rules)
-		tx.rulesChanged += n
-		tx.changes = append(tx.changes, fmt.Sprintf("chain %s: %d rules replaced (%d differ)", chainName, len(l.rules), n))
-	}
-
-	// Stale sets go last: the old rules that used them are gone by now.
-	names := make([]string, 0, len(st.sets))
-	for name := range st.sets {
-		if !want[name] {
-			names = append(names, name)
-		}
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		s := st.sets[name]
-		tx.cc.DelSet(s.set)
-		tx.other(1, 0)
-		tx.removed += len(s.ranges)
-		tx.changes = append(tx.changes, fmt.Sprintf("set %s: deleted (-%d)", name, len(s.ranges)))
-	}
-	return nil
-}
-
-// rulesChanged counts the positions where two rule lists differ.
-func rulesChanged(want, have [][]byte) int {
-	n := 0
-	for i := range max(len(want), len(have)) {
-		if i >= len(want) || i >= len(have) || !bytes.Equal(want[i], have[i]) {
-			n++
-		}
-	}
-	return n
-}
-
-func (tx *txn) addSet(ks kset) (*nftables.Set, error) {
-	s := &nftables.Set{
-		Table:    tx.table,
-		Name:     ks.name,
-		KeyType:  nftables.TypeIPAddr,
-		Interval: true,
-		Comment:  ks.comment,
-	}
-	if ks.v6 {
-		s.KeyType = nftables.TypeIP6Addr
-	}
-	if err := tx.cc.AddSet(s, nil); err != nil {
-		return nil, fmt.Errorf("nftables: set %s: %w", ks.name, err)
-	}
-	tx.other(1, 0)
-	var first *nftables.SetElement
-	if needsZeroEnd(ks.ranges) {
-		z := zeroEnd(ks.v6)
-		first = &z
-	}
-	if err := tx.elems(s, ks.ranges, first, true); err != nil {
-		return nil, err
-	}
-	tx.added += len(ks.ranges)
-	if len(ks.ranges) > 0 {
-		tx.changes = append(tx.changes, fmt.Sprintf("set %s: created (+%d)", ks.name, len(ks.ranges)))
-	}
-	return s, nil
-}
-
-// elems queues the elements of rs (after first, if any) for addition or
-// deletion, one message per chunk.
-func (tx *txn) elems(s *nftables.Set, rs []netipx.IPRange, first *nftables.SetElement, add bool) error {
-	for _, chunk := range chunkElems(rs, first) {
-		var err error
-		if add {
-			err = tx.cc.SetAddElements(s, chunk)
-		} else {
-			err = tx.cc.SetDeleteElements(s, chunk)
-		}
-		if err != nil {
-			return fmt.Errorf("nftables: set %s: %w", s.Name, err)
-		}
-		n := 0
-		for _, e := range chunk {
-			n += elemSize(e)
-		}
-		tx.msgs++
-		tx.elemBytes += elemMsgSize(tx.table.Name, s.Name, n)
-	}
-	tx.queued += len(rs)
-	if tx.progress != nil {
-		tx.progress(tx.queued)
-	}
-	return nil
-}
-
-func (tx *txn) addChain() *nftables.Chain {
-	c := tx.cc.AddChain(&nftables.Chain{
-		Name:     chainName,
-		Table:    tx.table,
-		Type:     nftables.ChainTypeNAT,
-		Hooknum:  nftables.ChainHookPrerouting,
-		Priority: nftables.ChainPriorityNATDest,
-		Policy:   ptr(nftables.ChainPolicyAccept),
-	})
-	tx.other(1, 0)
-	return c
-}
-
-func (tx *txn) addRule(ch *nftables.Chain, kr krule, sets map[string]*nftables.Set) error {
-	es := ruleExprs(kr)
-	if kr.set != "" {
-		s := sets[kr.set]
-		for _, e := range es {
-			if lk, ok := e.(*expr.Lookup); ok {
-				lk.SetID = s.ID
-			}
-		}
-	}
-	k, err := ruleKey(es, ruleUserData(kr))
-	if err != nil {
-		return fmt.Errorf("nftables: rule %s: %w", kr.r.Name, err)
-	}
-	tx.cc.AddRule(&nftables.Rule{Table: tx.table, Chain: ch, Exprs: es, UserData: ruleUserData(kr)})
-	tx.other(1, len(k))
-	return nil
-}
-
-// other counts n messages other than element lists, of about extra bytes
-// beyond their headers (table, chain and set messages are small).
-func (tx *txn) other(n, extra int) {
-	tx.msgs += n
-	tx.otherBytes += n*(nlmHdr+64) + extra
-}
-
-func ptr[T any](v T) *T { return &v }
 
 // verify checks that the table read back holds what the layout wants.
 func verify(l *layout, st *state) error {

@@ -15,11 +15,21 @@
 //
 // Apply is one netlink transaction. The first apply, or any apply that finds
 // the table not as the backend left it, deletes and rebuilds the table in
-// that transaction; later applies read the sets back over netlink and send
-// only the element additions and deletions (and, if the rules changed, a
-// flush and refill of the chain), again in one transaction. Either way a
-// failure leaves the previous ruleset in force, and after a successful
-// transaction the backend reads the table back and checks it equals the plan.
+// that transaction; later applies diff the plan against the table's state
+// and send only the element additions and deletions (and, if the rules
+// changed, a flush and refill of the chain), again in one transaction.
+// Either way a failure leaves the previous ruleset in force.
+//
+// The state diffed against is exactly the kernel's: either read back over
+// netlink, or remembered by the Backend from its own last transaction when
+// the ruleset generation (the kernel's count of committed transactions)
+// shows that nothing committed since. Reading back is what costs: the
+// kernel's dump of an interval set restarts its walk at every 32 KiB
+// message, about a second for 200,000 elements. The transaction carries
+// the generation its diff was based on (NFNL_BATCH_GENID), so the kernel
+// refuses it if anything committed meanwhile, and Apply starts over. After
+// the commit, [Backend.Verify] says what is checked: the generation
+// (default), a full read-back, or nothing.
 //
 // Netlink limits are respected within the transaction: element lists are
 // split into messages whose element attribute stays under 64 KiB (a netlink

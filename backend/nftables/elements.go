@@ -18,20 +18,6 @@ import (
 // the zero address it also sends an end element with key zero; the backend
 // does the same so that its sets are element for element those of nft -f.
 
-// rangeElems appends the elements of r to dst.
-func rangeElems(dst []nftables.SetElement, r netipx.IPRange) []nftables.SetElement {
-	dst = append(dst, nftables.SetElement{Key: addrBytes(r.From())})
-	if end := r.To().Next(); end.IsValid() {
-		dst = append(dst, nftables.SetElement{Key: addrBytes(end), IntervalEnd: true})
-	}
-	return dst
-}
-
-// zeroEnd is the leading end element at key zero.
-func zeroEnd(v6 bool) nftables.SetElement {
-	return nftables.SetElement{Key: make([]byte, keyLen(v6)), IntervalEnd: true}
-}
-
 func keyLen(v6 bool) int {
 	if v6 {
 		return 16
@@ -119,61 +105,11 @@ func diffRanges(old, new []netipx.IPRange) (del, add []netipx.IPRange) {
 	return del, add
 }
 
-// Sizes of the netlink encoding, to split element lists under the 16-bit
-// attribute length and to count the bytes a transaction sends.
+// Sizes of the netlink encoding.
 const (
 	nlaHdr = 4
-	nlmHdr = 16 + 4 // nlmsghdr + nfgenmsg
 	// maxElemList bounds the element list attribute of one message, with
-	// room to spare below 0xffff (google/nftables PR #303 uses the same).
+	// room to spare below 0xffff (a netlink attribute length is 16 bits;
+	// google/nftables PR #303 uses the same bound).
 	maxElemList = 0xffff - 1024
 )
-
-func align4(n int) int { return (n + 3) &^ 3 }
-
-// elemSize is the encoded size of one element: the nested element, its
-// nested key holding the value, and for an end element its flags.
-func elemSize(e nftables.SetElement) int {
-	n := nlaHdr + nlaHdr + nlaHdr + align4(len(e.Key))
-	if e.IntervalEnd {
-		n += nlaHdr + 4
-	}
-	return n
-}
-
-// elemMsgSize is the size of one NEWSETELEM/DELSETELEM message whose element
-// list attribute holds listBytes: set name, set id, table name, the list.
-func elemMsgSize(table, set string, listBytes int) int {
-	return nlmHdr + nlaHdr + align4(len(set)+1) + nlaHdr + 4 + nlaHdr + align4(len(table)+1) + nlaHdr + listBytes
-}
-
-// chunkElems splits the elements of rs into lists whose encoding fits one
-// message, never separating a range's start from its end. first, if not nil,
-// goes before the first range.
-func chunkElems(rs []netipx.IPRange, first *nftables.SetElement) [][]nftables.SetElement {
-	var out [][]nftables.SetElement
-	var cur []nftables.SetElement
-	size := 0
-	if first != nil {
-		cur = append(cur, *first)
-		size = elemSize(*first)
-	}
-	var buf [2]nftables.SetElement
-	for _, r := range rs {
-		pair := rangeElems(buf[:0], r)
-		n := 0
-		for _, e := range pair {
-			n += elemSize(e)
-		}
-		if size+n > maxElemList && len(cur) > 0 {
-			out = append(out, cur)
-			cur, size = nil, 0
-		}
-		cur = append(cur, pair...)
-		size += n
-	}
-	if len(cur) > 0 {
-		out = append(out, cur)
-	}
-	return out
-}
