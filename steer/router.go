@@ -118,6 +118,14 @@ type routerBuild struct {
 	chainID map[string]int32
 }
 
+// matchCond is a rule's address conditions, which make its match set
+// within its family.
+type matchCond struct {
+	src    netipx.IPRange
+	set    string
+	setNot bool
+}
+
 // A span is an inclusive range of keys: IPv4 addresses as the low 32 bits,
 // IPv6 addresses as all 128.
 type span struct{ lo, hi u128 }
@@ -147,19 +155,36 @@ func (b *routerBuild) group(ds []int) error {
 		if fam == 4 {
 			last = u128{0, 0xffffffff}
 		}
-		// The match sets of every rule of fds, and the cuts between them.
+		// The match sets of the rules of fds (rules with the same address
+		// conditions, such as the seed's on every MX, share one), and the
+		// cuts between them.
 		var matches [][]span
-		cuts := []u128{{}}
+		var which []int // per rule of fds in order, its match set
+		byCond := map[matchCond]int{}
 		for _, d := range fds {
 			for _, i := range b.rules[d] {
-				m := spans(fam, staticMatch(b.p, &b.p.Rules[i]))
-				for _, s := range m {
-					cuts = append(cuts, s.lo)
-					if s.hi != last {
-						cuts = append(cuts, s.hi.succ())
-					}
+				r := &b.p.Rules[i]
+				mc := matchCond{r.Src, r.SrcSet, r.SrcSetNot}
+				j, ok := byCond[mc]
+				if !ok {
+					j = len(matches)
+					byCond[mc] = j
+					matches = append(matches, spans(fam, staticMatch(b.p, r)))
 				}
-				matches = append(matches, m)
+				which = append(which, j)
+			}
+		}
+		n := 1
+		for _, m := range matches {
+			n += 2 * len(m)
+		}
+		cuts := make([]u128, 1, n)
+		for _, m := range matches {
+			for _, s := range m {
+				cuts = append(cuts, s.lo)
+				if s.hi != last {
+					cuts = append(cuts, s.hi.succ())
+				}
 			}
 		}
 		cuts = sortU128(cuts)
@@ -200,7 +225,7 @@ func (b *routerBuild) group(ds []int) error {
 				for k, d := range fds {
 					var chain []int32
 					for _, i := range b.rules[d] {
-						if sig[j] == 1 && (len(chain) == 0 || b.p.Rules[chain[len(chain)-1]].SrcHash.Mod != 0) {
+						if sig[which[j]] == 1 && (len(chain) == 0 || b.p.Rules[chain[len(chain)-1]].SrcHash.Mod != 0) {
 							chain = append(chain, int32(i))
 						}
 						j++
@@ -279,14 +304,19 @@ func (b *routerBuild) win(chain []int32) int32 {
 
 // spans returns the ranges of s in the family, as keys.
 func spans(fam int, s cidr.Set) []span {
-	var out []span
 	if fam == 4 {
-		for r := range s.IPv4().AllRanges() {
+		s = s.IPv4()
+	} else {
+		s = s.IPv6()
+	}
+	out := make([]span, 0, s.NumRanges())
+	if fam == 4 {
+		for r := range s.AllRanges() {
 			out = append(out, span{u128{0, uint64(addrU32(r.From()))}, u128{0, uint64(addrU32(r.To()))}})
 		}
 		return out
 	}
-	for r := range s.IPv6().AllRanges() {
+	for r := range s.AllRanges() {
 		out = append(out, span{key6(r.From()), key6(r.To())})
 	}
 	return out
