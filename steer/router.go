@@ -21,8 +21,8 @@ import (
 // destination (entry point address and port) applies the same rule: a
 // source's label in a [cidr.Table] says, for every destination at once,
 // which rule wins there. So a Route is a short scan of the destinations,
-// one table lookup and one load from the destination's small label → rule
-// array, whatever the number of rules and sets; only hash-split rules are
+// one table lookup and one load of the destination's Decision for the
+// label, whatever the number of rules and sets; only hash-split rules are
 // left to evaluate per connection. The table has only the boundaries of
 // the plan's sets and source ranges and does not grow with the number of
 // entry points: the seed's MX rotation gives each of its halves one label
