@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 	"github.com/geosteer/geosteer/cidr"
 	"github.com/geosteer/geosteer/steer"
 	"github.com/oschwald/maxminddb-golang/v2"
+	"golang.org/x/sys/unix"
 )
 
 // mmdbData is steer.CountryData built from the shared database's networks,
@@ -149,9 +151,13 @@ func TestSteerSharedDB(t *testing.T) {
 }
 
 // BenchmarkSteerRoute measures one routing decision: the compiled Router
-// on the seed policy, next to the bare set lookup it is built around
-// (cidr.Set.Contains on the english set) and next to a maxminddb lookup
-// of the country.
+// on the seed policy, next to the reference Plan.Route, the bare cidr.Table
+// lookup of the english set (a table of the same shape as the Router's,
+// which has the english boundaries and the split's) and a maxminddb lookup
+// of the country. The streams are lookup_test.go's (uniform, and in a
+// random network of the database), precomputed; each loop is written out,
+// so that Route inlines into it as into a caller's code and no closure call
+// is counted; loop-floor measures reading the stream alone.
 func BenchmarkSteerRoute(b *testing.B) {
 	plan := compiledSeed(b)
 	rt, err := plan.Router()
@@ -159,60 +165,92 @@ func BenchmarkSteerRoute(b *testing.B) {
 		b.Fatal(err)
 	}
 	english, _ := plan.Set("english")
+	tab, err := cidr.TableOf(english.Addrs)
+	if err != nil {
+		b.Fatal(err)
+	}
 	db, err := maxminddb.Open(dataset.Path(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	for _, fam := range []int{4, 6} {
-		src := sources(fam, 1<<16)
+	all := streams(dataset.Networks(b), 1, streamLen)
+	for _, s := range streamNames {
+		addrs := all[s]
+		const mask = streamLen - 1
 		dst := mx1
-		if fam == 6 {
+		if addrs[0].Is6() {
 			dst = mx1v6
 		}
-		mask := len(src) - 1
-		b.Run(fmt.Sprintf("v%d/router", fam), func(b *testing.B) {
-			b.ReportAllocs()
-			n := 0
-			for i := 0; b.Loop(); i++ {
-				n += rt.Route(src[i&mask], dst, 25).Rule
-			}
-			sink = n
-		})
-		b.Run(fmt.Sprintf("v%d/plan", fam), func(b *testing.B) {
-			b.ReportAllocs()
-			n := 0
-			for i := 0; b.Loop(); i++ {
-				n += plan.Route(src[i&mask], dst, 25).Rule
-			}
-			sink = n
-		})
-		b.Run(fmt.Sprintf("v%d/set-contains", fam), func(b *testing.B) {
-			b.ReportAllocs()
-			n := 0
-			for i := 0; b.Loop(); i++ {
-				if english.Addrs.Contains(src[i&mask]) {
-					n++
+		impls := []struct {
+			name string
+			loop func(b *testing.B) int
+		}{
+			{"router", func(b *testing.B) (n int) {
+				for i := 0; b.Loop(); i++ {
+					n += rt.Route(addrs[i&mask], dst, 25).Rule
 				}
-			}
-			sink = n
-		})
-		b.Run(fmt.Sprintf("v%d/maxminddb", fam), func(b *testing.B) {
-			b.ReportAllocs()
-			n := 0
-			var cc string
-			for i := 0; b.Loop(); i++ {
-				if err := db.Lookup(src[i&mask]).DecodePath(&cc, "country_code"); err != nil {
-					b.Fatal(err)
+				return n
+			}},
+			{"table", func(b *testing.B) (n int) {
+				for i := 0; b.Loop(); i++ {
+					l, _ := tab.Lookup(addrs[i&mask])
+					n += int(l)
 				}
-				n += len(cc)
-			}
-			sink = n
-		})
+				return n
+			}},
+			{"plan", func(b *testing.B) (n int) {
+				for i := 0; b.Loop(); i++ {
+					n += plan.Route(addrs[i&mask], dst, 25).Rule
+				}
+				return n
+			}},
+			{"maxminddb", func(b *testing.B) (n int) {
+				var cc string
+				for i := 0; b.Loop(); i++ {
+					if err := db.Lookup(addrs[i&mask]).DecodePath(&cc, "country_code"); err != nil {
+						b.Fatal(err)
+					}
+					n += len(cc)
+				}
+				return n
+			}},
+			{"loop-floor", func(b *testing.B) (n int) {
+				for i := 0; b.Loop(); i++ {
+					n += addrs[i&mask].BitLen()
+				}
+				return n
+			}},
+		}
+		for _, im := range impls {
+			b.Run(fmt.Sprintf("stream=%s/impl=%s", s, im.name), func(b *testing.B) {
+				b.ReportAllocs()
+				onCPU(b, func() { sink = im.loop(b) })
+			})
+		}
 	}
 }
 
 var sink int
+
+// onCPU runs a benchmark's loop on a locked OS thread and reports the
+// thread's CPU time per iteration as cpu-ns/op: on this shared machine the
+// wall time (sec/op) includes waiting for a core, the CPU time does not.
+func onCPU(b *testing.B, loop func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0 := threadCPU(b)
+	loop()
+	b.ReportMetric(float64(threadCPU(b)-t0)/float64(b.N), "cpu-ns/op")
+}
+
+func threadCPU(b *testing.B) int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
+		b.Fatal(err)
+	}
+	return ts.Nano()
+}
 
 // BenchmarkSteerCompile measures compiling the seed policy from the
 // shared database's networks (country sets built on request, as geo.DB
@@ -233,11 +271,22 @@ func BenchmarkSteerCompile(b *testing.B) {
 	})
 	plan := compiledSeed(b)
 	b.Run("router", func(b *testing.B) {
+		// The live heap of one Router, reported as heap-MiB.
+		rt, c := measure(func() *steer.Router {
+			rt, err := plan.Router()
+			if err != nil {
+				b.Fatal(err)
+			}
+			return rt
+		})
+		b.Logf("%v", rt)
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := plan.Router(); err != nil {
 				b.Fatal(err)
 			}
 		}
+		// After the loop: b.Loop's timer reset clears the metrics.
+		b.ReportMetric(float64(c.heap)/(1<<20), "heap-MiB")
 	})
 }

@@ -102,10 +102,12 @@ func (p *Plan) Set(name string) (Set, bool) {
 // Route decides where a TCP connection from src to dst:port goes, rule by
 // rule: the reference semantics of the plan. IPv4-mapped IPv6 addresses are
 // unmapped first, as a dual-stack listener reports IPv4 peers that way; a
-// source and destination of different families then match no rule.
+// source and destination of different families then match no rule. The
+// source's zone (a link-local peer's interface) is ignored, as sets ignore
+// it.
 // It is deliberately simple; steer's compiled router is the fast form.
 func (p *Plan) Route(src, dst netip.Addr, port uint16) Decision {
-	src, dst = src.Unmap(), dst.Unmap()
+	src, dst = src.Unmap().WithZone(""), dst.Unmap()
 	if !src.IsValid() || src.Is4() != dst.Is4() {
 		return Decision{Rule: -1} // no such connection
 	}

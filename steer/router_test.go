@@ -1,9 +1,11 @@
 package steer
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/geosteer/geosteer/cidr"
@@ -45,6 +47,8 @@ func probes(p *Plan, rnd *rand.Rand, n int) []netip.Addr {
 	for _, a := range out {
 		if a.Is4() {
 			out = append(out, netip.AddrFrom16(a.As16()))
+		} else if rnd.IntN(8) == 0 {
+			out = append(out, a.WithZone("eth0")) // as a link-local peer is reported
 		}
 	}
 	return append(out, netip.Addr{})
@@ -103,6 +107,71 @@ func TestRouterSeed(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(1, 2))
 	checkRouter(t, "seed", compileSeed(t), rnd)
 	checkRouter(t, "hand", seedPlan(t), rnd)
+}
+
+// TestRouterShares checks that one table serves every entry point: the
+// seed needs a label for the foreign sources and one for each half of the
+// english sources, per family (five here: the test world's english IPv6
+// networks are all in the lower half), and a third MX adds none.
+func TestRouterShares(t *testing.T) {
+	for _, tt := range []struct{ name, extra string }{
+		{"two MX", ""},
+		{"three MX", "  mx3: {ipv4: 203.0.113.3, ipv6: \"2001:db8::3\"}\n"},
+	} {
+		p := loadString(t, strings.Replace(seedYAML, "groups:", tt.extra+"groups:", 1))
+		plan, err := Compile(p, newMemData(testWorld), &Options{Now: testNow})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, err := plan.Router()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rt.tables != 1 || rt.labels != 5 {
+			t.Errorf("%s: %v, want 1 table of 5 labels", tt.name, rt)
+		}
+		checkRouter(t, tt.name, plan, nil)
+	}
+}
+
+// TestRouterPerDestination forces the fallback for plans whose
+// destinations need too many label combinations to share a table.
+func TestRouterPerDestination(t *testing.T) {
+	defer func(n int) { maxLabels = n }(maxLabels)
+	maxLabels = 3
+	plan := compileSeed(t)
+	rt, err := plan.Router()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rt.tables != 4 {
+		t.Errorf("seed with at most 3 labels a table: %v, want 4 tables", rt)
+	}
+	checkRouter(t, "seed, a table per destination", plan, nil)
+	rnd := rand.New(rand.NewPCG(11, 12))
+	split, failed := 0, 0
+	for i := range 100 {
+		p := randomPlan(rnd)
+		rt, err := p.Router()
+		if errors.Is(err, errLabels) {
+			failed++ // one destination alone needs more than 3
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rt.tables > 1 {
+			split++
+		}
+		checkRouter(t, fmt.Sprintf("random plan %d, at most 3 labels a table", i), p, rnd)
+	}
+	if split == 0 || failed == 0 {
+		t.Errorf("of 100 random plans, %d took a table per destination and %d failed: want some of each", split, failed)
+	}
+	maxLabels = 1
+	if _, err := plan.Router(); !errors.Is(err, errLabels) {
+		t.Errorf("seed with at most 1 label a table: %v, want errLabels", err)
+	}
 }
 
 func TestRouterHash(t *testing.T) {
