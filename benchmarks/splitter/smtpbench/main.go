@@ -29,6 +29,7 @@ import (
 var upper = []string{"127.64.0.0/10", "127.128.0.0/9", "128.0.0.0/1"}
 
 type peer struct {
+	key   string // for -peers
 	name  string
 	addr  string
 	start func(list string) (*exec.Cmd, error) // nil for direct
@@ -50,7 +51,18 @@ func main() {
 	splitterBin := flag.String("splitter", "", "examples/splitter binary")
 	trials := flag.Int("trials", 3, "trials per peer and concurrency")
 	dur := flag.Duration("dur", 3*time.Second, "duration of one trial")
+	only := flag.String("peers", "direct,haproxy,nginx,splitter", "the peers to run, comma-separated (for profiling one)")
+	concList := flag.String("conc", "1,16,128", "client concurrencies, comma-separated")
+	relays := flag.Int("relays", 5, "10 MiB relays per peer")
 	flag.Parse()
+	var concs []int
+	for _, f := range strings.Split(*concList, ",") {
+		c, err := strconv.Atoi(f)
+		if err != nil || c < 1 {
+			check(fmt.Errorf("-conc %q: want positive integers", *concList))
+		}
+		concs = append(concs, c)
+	}
 	tmp, err := os.MkdirTemp("", "smtpbench")
 	check(err)
 	defer os.RemoveAll(tmp)
@@ -143,17 +155,23 @@ stream {
 		}
 	}
 	peers := []*peer{
-		{name: "direct (floor)", addr: a},
-		{name: "HAProxy " + version("haproxy", "-v"), addr: freePort()},
-		{name: "nginx stream " + version("nginx", "-v"), addr: freePort()},
-		{name: "geosteer splitter", addr: freePort()},
+		{key: "direct", name: "direct (floor)", addr: a},
+		{key: "haproxy", name: "HAProxy " + version("haproxy", "-v"), addr: freePort()},
+		{key: "nginx", name: "nginx stream " + version("nginx", "-v"), addr: freePort()},
+		{key: "splitter", name: "geosteer splitter", addr: freePort()},
 	}
 	peers[1].start, peers[2].start, peers[3].start = haproxy(peers[1].addr), nginx(peers[2].addr), split(peers[3].addr)
+	want := strings.Split(*only, ",")
+	peers = slices.DeleteFunc(peers, func(p *peer) bool { return !slices.Contains(want, p.key) })
+	if len(peers) == 0 {
+		check(fmt.Errorf("-peers %q: want some of direct,haproxy,nginx,splitter", *only))
+	}
+	procs := slices.DeleteFunc(slices.Clone(peers), func(p *peer) bool { return p.start == nil })
 
 	// Start-up time and memory with the full list, then restart with the
 	// 20k list for the load runs.
 	fullRSS, fullStart := map[string]float64{}, map[string]time.Duration{}
-	for _, p := range peers[1:] {
+	for _, p := range procs {
 		var ts []time.Duration
 		for range 3 {
 			t0 := time.Now()
@@ -168,7 +186,7 @@ stream {
 		fullStart[p.name] = median(ts)
 	}
 	startup := map[string]time.Duration{}
-	for _, p := range peers[1:] {
+	for _, p := range procs {
 		t0 := time.Now()
 		p.cmd, err = p.start(*list20k)
 		check(err)
@@ -177,7 +195,7 @@ stream {
 		startup[p.name] = time.Since(t0)
 	}
 	defer func() {
-		for _, p := range peers[1:] {
+		for _, p := range procs {
 			stop(p.cmd)
 		}
 	}()
@@ -190,7 +208,6 @@ stream {
 	for _, p := range peers {
 		res[p.name] = map[int]*result{}
 	}
-	concs := []int{1, 16, 128}
 	for _, c := range concs {
 		for t := range *trials {
 			for i := range peers {
@@ -216,7 +233,7 @@ stream {
 	}
 	// Relay throughput: 10 MiB from an English source to a, 5 times each.
 	thr := map[string][]float64{}
-	for t := range 5 {
+	for t := range *relays {
 		for i := range peers {
 			p := peers[(i+t)%len(peers)]
 			d, err := relay(p.addr, net.IPv4(127, 1, 0, 1))
@@ -225,25 +242,54 @@ stream {
 		}
 	}
 	loadRSS := map[string]float64{}
-	for _, p := range peers[1:] {
+	for _, p := range procs {
 		loadRSS[p.name] = rss(p.cmd.Process.Pid)
 	}
 
-	direct := medianF(thr[peers[0].name])
-	fmt.Printf("| peer | conn/s c=1 | c=16 | c=128 | p50 / p99 ms c=1 | c=16 | c=128 | CPU µs/conn (c=16) | relay MiB/s (×direct) | RSS MiB 20k list, after load | RSS MiB full list | start-up ms 20k / full | errors |\n")
-	fmt.Printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	direct := medianF(thr["direct (floor)"])
+	cpuConc := concs[len(concs)/2] // c=16 in the default run
+	var hdr, rule strings.Builder
+	hdr.WriteString("| peer |")
+	rule.WriteString("|---|")
+	for i, c := range concs {
+		if i == 0 {
+			fmt.Fprintf(&hdr, " conn/s c=%d |", c)
+		} else {
+			fmt.Fprintf(&hdr, " c=%d |", c)
+		}
+	}
+	for i, c := range concs {
+		if i == 0 {
+			fmt.Fprintf(&hdr, " p50 / p99 ms c=%d |", c)
+		} else {
+			fmt.Fprintf(&hdr, " c=%d |", c)
+		}
+	}
+	fmt.Fprintf(&hdr, " CPU µs/conn (c=%d) | relay MiB/s (×direct) | RSS MiB 20k list, after load | RSS MiB full list | start-up ms 20k / full | errors |", cpuConc)
+	fmt.Println(hdr.String())
+	fmt.Println(rule.String() + strings.Repeat("---:|", 2*len(concs)+6))
 	for _, p := range peers {
 		r := res[p.name]
-		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f |", p.name,
-			medianF(r[1].rate), medianF(r[16].rate), medianF(r[128].rate),
-			medianF(r[1].p50), medianF(r[1].p99), medianF(r[16].p50), medianF(r[16].p99), medianF(r[128].p50), medianF(r[128].p99))
-		if p.cmd == nil {
-			fmt.Printf(" – | %.0f (1.00) | – | – | – | %d |\n", direct, r[1].errs+r[16].errs+r[128].errs)
-			continue
+		fmt.Printf("| %s |", p.name)
+		errs := 0
+		for _, c := range concs {
+			fmt.Printf(" %.0f |", medianF(r[c].rate))
+			errs += r[c].errs
+		}
+		for _, c := range concs {
+			fmt.Printf(" %.2f / %.2f |", medianF(r[c].p50), medianF(r[c].p99))
 		}
 		t := medianF(thr[p.name])
-		fmt.Printf(" %.0f | %.0f (%.2f) | %.1f | %.1f | %.0f / %.0f | %d |\n", medianF(r[16].cpu), t, t/direct,
-			loadRSS[p.name], fullRSS[p.name], ms(startup[p.name]), ms(fullStart[p.name]), r[1].errs+r[16].errs+r[128].errs)
+		ratio := "–"
+		if direct > 0 {
+			ratio = fmt.Sprintf("%.2f", t/direct)
+		}
+		if p.cmd == nil {
+			fmt.Printf(" – | %.0f (%s) | – | – | – | %d |\n", t, ratio, errs)
+			continue
+		}
+		fmt.Printf(" %.0f | %.0f (%s) | %.1f | %.1f | %.0f / %.0f | %d |\n", medianF(r[cpuConc].cpu), t, ratio,
+			loadRSS[p.name], fullRSS[p.name], ms(startup[p.name]), ms(fullStart[p.name]), errs)
 	}
 }
 
