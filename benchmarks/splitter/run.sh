@@ -12,8 +12,8 @@ trials=${1:-3}
 dur=${2:-3s}
 shift $(($# < 2 ? $# : 2))
 db=${GEOSTEER_SHARED_DATA:-$here/../../../shared/data}/geo-whois-asn-country.mmdb
-if ! command -v haproxy >/dev/null || ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ]; then
-	apt-get install -y haproxy nginx libnginx-mod-stream >&2
+if ! command -v haproxy >/dev/null || ! command -v nginx >/dev/null || ! command -v socat >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ]; then
+	apt-get install -y haproxy nginx libnginx-mod-stream socat >&2
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -25,6 +25,12 @@ import (
 	"time"
 )
 
+// result is one peer's measurements at one concurrency, a value per trial.
+type result struct {
+	rate, p50, p99, cpu []float64
+	errs                int
+}
+
 // upper is 127.64.0.0-255.255.255.255 as prefixes.
 var upper = []string{"127.64.0.0/10", "127.128.0.0/9", "128.0.0.0/1"}
 
@@ -34,6 +40,10 @@ type peer struct {
 	addr  string
 	start func(list string) (*exec.Cmd, error) // nil for direct
 	cmd   *exec.Cmd
+	// ref marks a reference proxy that does not route (everything goes
+	// to sink a): no memory or start-up figures; relayOnly ones take no
+	// part in the connection runs either.
+	ref, relayOnly bool
 }
 
 func freePort() string {
@@ -51,12 +61,18 @@ func main() {
 	splitterBin := flag.String("splitter", "", "examples/splitter binary")
 	trials := flag.Int("trials", 3, "trials per peer and concurrency")
 	dur := flag.Duration("dur", 3*time.Second, "duration of one trial")
-	only := flag.String("peers", "direct,haproxy,nginx,splitter", "the peers to run, comma-separated (for profiling one)")
-	concList := flag.String("conc", "1,16,128", "client concurrencies, comma-separated")
+	only := flag.String("peers", "direct,haproxy,nginx,splitter,goproxy,socat", "the peers to run, comma-separated (for profiling one)")
+	goproxyAddrs := flag.String("goproxy", "", "LISTEN=TARGET: run as the naive Go proxy reference (used by smtpbench itself)")
+	concList := flag.String("conc", "1,16,128", "client concurrencies, comma-separated; empty for none")
 	relays := flag.Int("relays", 5, "10 MiB relays per peer")
 	flag.Parse()
+	if *goproxyAddrs != "" {
+		l, t, _ := strings.Cut(*goproxyAddrs, "=")
+		check(goProxy(l, t))
+		return
+	}
 	var concs []int
-	for _, f := range strings.Split(*concList, ",") {
+	for _, f := range strings.FieldsFunc(*concList, func(r rune) bool { return r == ',' }) {
 		c, err := strconv.Atoi(f)
 		if err != nil || c < 1 {
 			check(fmt.Errorf("-conc %q: want positive integers", *concList))
@@ -154,24 +170,70 @@ stream {
 			return cmd, cmd.Start()
 		}
 	}
+	// The references: a naive Go proxy (io.Copy both ways, which splices;
+	// GOMAXPROCS=1) and socat (a process per connection, read/write with
+	// 64 KiB buffers), both straight to sink a.
+	self, err := os.Executable()
+	check(err)
+	goproxy := func(addr string) func(string) (*exec.Cmd, error) {
+		return func(string) (*exec.Cmd, error) {
+			cmd := exec.Command(self, "-goproxy", addr+"="+a)
+			cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+			cmd.Stderr = os.Stderr
+			return cmd, cmd.Start()
+		}
+	}
+	socat := func(addr string) func(string) (*exec.Cmd, error) {
+		return func(string) (*exec.Cmd, error) {
+			host, port, _ := net.SplitHostPort(addr)
+			cmd := exec.Command("socat", "-b", "65536", "TCP-LISTEN:"+port+",bind="+host+",reuseaddr,fork", "TCP:"+a)
+			cmd.Stderr = os.Stderr
+			return cmd, cmd.Start()
+		}
+	}
 	peers := []*peer{
 		{key: "direct", name: "direct (floor)", addr: a},
 		{key: "haproxy", name: "HAProxy " + version("haproxy", "-v"), addr: freePort()},
 		{key: "nginx", name: "nginx stream " + version("nginx", "-v"), addr: freePort()},
 		{key: "splitter", name: "geosteer splitter", addr: freePort()},
+		{key: "goproxy", name: "reference: naive Go proxy (io.Copy)", addr: freePort(), ref: true},
+		{key: "socat", name: "reference: socat " + version("socat", "-V"), addr: freePort(), ref: true, relayOnly: true},
 	}
-	peers[1].start, peers[2].start, peers[3].start = haproxy(peers[1].addr), nginx(peers[2].addr), split(peers[3].addr)
+	for _, p := range peers {
+		switch p.key {
+		case "haproxy":
+			p.start = haproxy(p.addr)
+		case "nginx":
+			p.start = nginx(p.addr)
+		case "splitter":
+			p.start = split(p.addr)
+		case "goproxy":
+			p.start = goproxy(p.addr)
+		case "socat":
+			p.start = socat(p.addr)
+		}
+	}
 	want := strings.Split(*only, ",")
-	peers = slices.DeleteFunc(peers, func(p *peer) bool { return !slices.Contains(want, p.key) })
+	peers = slices.DeleteFunc(peers, func(p *peer) bool {
+		if p.key == "socat" && slices.Contains(want, "socat") {
+			if _, err := exec.LookPath("socat"); err != nil {
+				fmt.Fprintln(os.Stderr, "smtpbench: no socat, its reference is left out")
+				return true
+			}
+		}
+		return !slices.Contains(want, p.key)
+	})
 	if len(peers) == 0 {
-		check(fmt.Errorf("-peers %q: want some of direct,haproxy,nginx,splitter", *only))
+		check(fmt.Errorf("-peers %q: want some of direct,haproxy,nginx,splitter,goproxy,socat", *only))
 	}
 	procs := slices.DeleteFunc(slices.Clone(peers), func(p *peer) bool { return p.start == nil })
+	routers := slices.DeleteFunc(slices.Clone(procs), func(p *peer) bool { return p.ref })
+	loaded := slices.DeleteFunc(slices.Clone(peers), func(p *peer) bool { return p.relayOnly })
 
 	// Start-up time and memory with the full list, then restart with the
 	// 20k list for the load runs.
 	fullRSS, fullStart := map[string]float64{}, map[string]time.Duration{}
-	for _, p := range procs {
+	for _, p := range routers {
 		var ts []time.Duration
 		for range 3 {
 			t0 := time.Now()
@@ -200,18 +262,14 @@ stream {
 		}
 	}()
 
-	type result struct {
-		rate, p50, p99, cpu []float64
-		errs                int
-	}
 	res := map[string]map[int]*result{}
 	for _, p := range peers {
 		res[p.name] = map[int]*result{}
 	}
 	for _, c := range concs {
 		for t := range *trials {
-			for i := range peers {
-				p := peers[(i+t)%len(peers)] // rotate the order between trials
+			for i := range loaded {
+				p := loaded[(i+t)%len(loaded)] // rotate the order between trials
 				r := res[p.name][c]
 				if r == nil {
 					r = &result{}
@@ -231,22 +289,52 @@ stream {
 			}
 		}
 	}
-	// Relay throughput: 10 MiB from an English source to a, 5 times each.
+	// Relay throughput: 10 MiB from an English source to a, 5 times each,
+	// and the proxy's CPU time over all of them.
 	thr := map[string][]float64{}
+	relayCPU, relayBusy := map[string]time.Duration{}, map[string]time.Duration{}
 	for t := range *relays {
 		for i := range peers {
 			p := peers[(i+t)%len(peers)]
+			cpu0, busy0 := cpuTime(p.cmd), busyTime()
 			d, err := relay(p.addr, net.IPv4(127, 1, 0, 1))
-			check(err)
+			check(wrap(p.name, err))
+			relayCPU[p.name] += cpuTime(p.cmd) - cpu0
+			relayBusy[p.name] += busyTime() - busy0
 			thr[p.name] = append(thr[p.name], 10/d.Seconds())
 		}
 	}
 	loadRSS := map[string]float64{}
-	for _, p := range procs {
+	for _, p := range routers {
 		loadRSS[p.name] = rss(p.cmd.Process.Pid)
 	}
 
 	direct := medianF(thr["direct (floor)"])
+	if len(concs) > 0 {
+		table(loaded, concs, res, thr, direct, loadRSS, fullRSS, startup, fullStart)
+	}
+	if *relays == 0 {
+		return
+	}
+	fmt.Printf("\n| relay of 10 MiB, median of %d | MiB/s | ×direct | proxy CPU ms per 10 MiB (mean) | machine CPU ms per 10 MiB (mean) |\n|---|---:|---:|---:|---:|\n", *relays)
+	for _, p := range peers {
+		t := medianF(thr[p.name])
+		ratio := "–"
+		if direct > 0 {
+			ratio = fmt.Sprintf("%.2f", t/direct)
+		}
+		cpu := "–"
+		if p.cmd != nil {
+			cpu = fmt.Sprintf("%.1f", ms(relayCPU[p.name])/float64(*relays))
+		}
+		fmt.Printf("| %s | %.0f | %s | %s | %.1f |\n", p.name, t, ratio, cpu, ms(relayBusy[p.name])/float64(*relays))
+	}
+}
+
+// table prints the main table: connections, latency, CPU, relay, memory
+// and start-up, one row per loaded peer.
+func table(loaded []*peer, concs []int, res map[string]map[int]*result, thr map[string][]float64, direct float64,
+	loadRSS, fullRSS map[string]float64, startup, fullStart map[string]time.Duration) {
 	cpuConc := concs[len(concs)/2] // c=16 in the default run
 	var hdr, rule strings.Builder
 	hdr.WriteString("| peer |")
@@ -268,7 +356,7 @@ stream {
 	fmt.Fprintf(&hdr, " CPU µs/conn (c=%d) | relay MiB/s (×direct) | RSS MiB 20k list, after load | RSS MiB full list | start-up ms 20k / full | errors |", cpuConc)
 	fmt.Println(hdr.String())
 	fmt.Println(rule.String() + strings.Repeat("---:|", 2*len(concs)+6))
-	for _, p := range peers {
+	for _, p := range loaded {
 		r := res[p.name]
 		fmt.Printf("| %s |", p.name)
 		errs := 0
@@ -286,6 +374,10 @@ stream {
 		}
 		if p.cmd == nil {
 			fmt.Printf(" – | %.0f (%s) | – | – | – | %d |\n", t, ratio, errs)
+			continue
+		}
+		if p.ref {
+			fmt.Printf(" %.0f | %.0f (%s) | – | – | – | %d |\n", medianF(r[cpuConc].cpu), t, ratio, errs)
 			continue
 		}
 		fmt.Printf(" %.0f | %.0f (%s) | %.1f | %.1f | %.0f / %.0f | %d |\n", medianF(r[cpuConc].cpu), t, ratio,
@@ -318,7 +410,8 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
-// cpuTime is the process's user+system time from /proc (10ms ticks).
+// cpuTime is the process's user+system time from /proc (10ms ticks), its
+// waited-for children's included.
 func cpuTime(cmd *exec.Cmd) time.Duration {
 	if cmd == nil {
 		return 0
@@ -326,9 +419,31 @@ func cpuTime(cmd *exec.Cmd) time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
 	check(err)
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	u, _ := strconv.Atoi(f[11])
-	s, _ := strconv.Atoi(f[12])
-	return time.Duration(u+s) * 10 * time.Millisecond
+	// utime, stime, and cutime, cstime of waited-for children (socat's).
+	t := 0
+	for _, x := range f[11:15] {
+		n, _ := strconv.Atoi(x)
+		t += n
+	}
+	return time.Duration(t) * 10 * time.Millisecond
+}
+
+// busyTime is the machine's busy CPU time from /proc/stat (all CPUs, every
+// process and interrupt: on loopback the receiving side's TCP work runs in
+// softirq, charged to no process). Other users' load shows up in it too.
+func busyTime() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	check(err)
+	line, _, _ := strings.Cut(string(b), "\n")
+	t := 0
+	for i, x := range strings.Fields(line)[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.Atoi(x)
+		t += n
+	}
+	return time.Duration(t) * 10 * time.Millisecond
 }
 
 // rss is the process's resident set in MiB.
