@@ -4,6 +4,7 @@
 // connection as the floor. See ../run.sh, which builds what it needs.
 //
 //	smtpbench -list20k L -listfull F -splitter BIN [-trials 3] [-dur 3s]
+//	smtpbench -median RUN1 RUN2 RUN3   # cell-by-cell median of runs' tables
 //
 // All peers enforce one policy on one entry point: sources outside the
 // list go to sink "strict"; listed ones below 127.64.0.0 to "a", the rest
@@ -63,9 +64,14 @@ func main() {
 	dur := flag.Duration("dur", 3*time.Second, "duration of one trial")
 	only := flag.String("peers", "direct,haproxy,nginx,splitter,goproxy,socat", "the peers to run, comma-separated (for profiling one)")
 	goproxyAddrs := flag.String("goproxy", "", "LISTEN=TARGET: run as the naive Go proxy reference (used by smtpbench itself)")
+	med := flag.Bool("median", false, "print the cell-by-cell median of the tables in the files named as arguments (runs of run.sh)")
 	concList := flag.String("conc", "1,16,128", "client concurrencies, comma-separated; empty for none")
 	relays := flag.Int("relays", 5, "10 MiB relays per peer")
 	flag.Parse()
+	if *med {
+		check(medianTables(flag.Args()))
+		return
+	}
 	if *goproxyAddrs != "" {
 		l, t, _ := strings.Cut(*goproxyAddrs, "=")
 		check(goProxy(l, t))
