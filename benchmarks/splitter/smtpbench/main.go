@@ -298,15 +298,16 @@ stream {
 	// Relay throughput: 10 MiB from an English source to a, 5 times each,
 	// and the proxy's CPU time over all of them.
 	thr := map[string][]float64{}
-	relayCPU, relayBusy := map[string]time.Duration{}, map[string]time.Duration{}
+	relayCPU, relaySelf := map[string]time.Duration{}, map[string]time.Duration{}
+	me := os.Getpid()
 	for t := range *relays {
 		for i := range peers {
 			p := peers[(i+t)%len(peers)]
-			cpu0, busy0 := cpuTime(p.cmd), busyTime()
+			cpu0, self0 := cpuTime(p.cmd), procCPU(me)
 			d, err := relay(p.addr, net.IPv4(127, 1, 0, 1))
 			check(wrap(p.name, err))
 			relayCPU[p.name] += cpuTime(p.cmd) - cpu0
-			relayBusy[p.name] += busyTime() - busy0
+			relaySelf[p.name] += procCPU(me) - self0
 			thr[p.name] = append(thr[p.name], 10/d.Seconds())
 		}
 	}
@@ -322,18 +323,27 @@ stream {
 	if *relays == 0 {
 		return
 	}
-	fmt.Printf("\n| relay of 10 MiB, median of %d | MiB/s | ×direct | proxy CPU ms per 10 MiB (mean) | machine CPU ms per 10 MiB (mean) |\n|---|---:|---:|---:|---:|\n", *relays)
+	// CPU per relay: the proxy's, and the client's and sink's (this
+	// process's), means over the relays; socat's per-connection processes
+	// are not counted.
+	fmt.Printf("\n| relay of 10 MiB, median of %d | MiB/s | ×direct | CPU ms per 10 MiB: proxy | client and sink | together |\n|---|---:|---:|---:|---:|---:|\n", *relays)
 	for _, p := range peers {
 		t := medianF(thr[p.name])
 		ratio := "–"
 		if direct > 0 {
 			ratio = fmt.Sprintf("%.2f", t/direct)
 		}
-		cpu := "–"
-		if p.cmd != nil {
-			cpu = fmt.Sprintf("%.1f", ms(relayCPU[p.name])/float64(*relays))
+		n := float64(*relays)
+		self := ms(relaySelf[p.name]) / n
+		switch {
+		case p.key == "socat":
+			fmt.Printf("| %s | %.0f | %s | – | %.1f | – |\n", p.name, t, ratio, self)
+		case p.cmd == nil:
+			fmt.Printf("| %s | %.0f | %s | – | %.1f | %.1f |\n", p.name, t, ratio, self, self)
+		default:
+			proxy := ms(relayCPU[p.name]) / n
+			fmt.Printf("| %s | %.0f | %s | %.1f | %.1f | %.1f |\n", p.name, t, ratio, proxy, self, proxy+self)
 		}
-		fmt.Printf("| %s | %.0f | %s | %s | %.1f |\n", p.name, t, ratio, cpu, ms(relayBusy[p.name])/float64(*relays))
 	}
 }
 
@@ -416,40 +426,23 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
-// cpuTime is the process's user+system time from /proc (10ms ticks), its
-// waited-for children's included.
+// cpuTime is the process's user+system time from /proc (10ms ticks). On
+// loopback it includes the receiving side's TCP work, which the kernel runs
+// in the sender's context and charges to it.
 func cpuTime(cmd *exec.Cmd) time.Duration {
 	if cmd == nil {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
-	check(err)
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	// utime, stime, and cutime, cstime of waited-for children (socat's).
-	t := 0
-	for _, x := range f[11:15] {
-		n, _ := strconv.Atoi(x)
-		t += n
-	}
-	return time.Duration(t) * 10 * time.Millisecond
+	return procCPU(cmd.Process.Pid)
 }
 
-// busyTime is the machine's busy CPU time from /proc/stat (all CPUs, every
-// process and interrupt: on loopback the receiving side's TCP work runs in
-// softirq, charged to no process). Other users' load shows up in it too.
-func busyTime() time.Duration {
-	b, err := os.ReadFile("/proc/stat")
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	check(err)
-	line, _, _ := strings.Cut(string(b), "\n")
-	t := 0
-	for i, x := range strings.Fields(line)[1:] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		n, _ := strconv.Atoi(x)
-		t += n
-	}
-	return time.Duration(t) * 10 * time.Millisecond
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	u, _ := strconv.Atoi(f[11])
+	s, _ := strconv.Atoi(f[12])
+	return time.Duration(u+s) * 10 * time.Millisecond
 }
 
 // rss is the process's resident set in MiB.
