@@ -34,7 +34,7 @@ type testbed struct {
 	s            *Splitter
 }
 
-func newSinks(t *testing.T, proxy bool) (a, b, strict *splittertest.Sink) {
+func newSinks(t testing.TB, proxy bool) (a, b, strict *splittertest.Sink) {
 	t.Helper()
 	mk := func(name, addr string) *splittertest.Sink {
 		s, err := splittertest.NewSink(name, addr, proxy)
@@ -84,11 +84,11 @@ func name(x, a netip.AddrPort) string {
 	return "b"
 }
 
-func quietLogger(t *testing.T) *slog.Logger {
+func quietLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
@@ -108,7 +108,7 @@ func loopback(p *steer.Plan) map[netip.AddrPort]netip.AddrPort {
 	return m
 }
 
-func start(t *testing.T, p *steer.Plan, opts Options) *Splitter {
+func start(t testing.TB, p *steer.Plan, opts Options) *Splitter {
 	t.Helper()
 	if opts.Listen == nil {
 		opts.Listen = loopback(p)

@@ -84,7 +84,7 @@ func New(p *steer.Plan, opts Options) (*Splitter, error) {
 		listeners: map[netip.AddrPort]*listener{},
 		ruleStats: map[string]*ruleStats{},
 		targets:   map[netip.AddrPort]*target{},
-		dialer:    net.Dialer{Timeout: opts.DialTimeout},
+		dialer:    net.Dialer{Timeout: opts.DialTimeout, KeepAlive: opts.keepAlive()},
 	}
 	s.conns.init()
 	if _, err := s.apply(p, false); err != nil {
@@ -270,11 +270,12 @@ func (s *Splitter) listen(ep netip.AddrPort) (*listener, error) {
 	if local.Addr().Is6() && !local.Addr().Is4In6() {
 		network = "tcp6"
 	}
-	ln, err := net.ListenTCP(network, net.TCPAddrFromAddrPort(local))
+	lc := net.ListenConfig{KeepAlive: s.opts.keepAlive()}
+	ln, err := lc.Listen(context.Background(), network, local.String())
 	if err != nil {
 		return nil, fmt.Errorf("splitter: entry point %v: %w", ep, err)
 	}
-	return &listener{entry: ep, ln: ln, done: make(chan struct{})}, nil
+	return &listener{entry: ep, ln: ln.(*net.TCPListener), done: make(chan struct{})}, nil
 }
 
 // ListenAddr returns the local address the entry point is listened on

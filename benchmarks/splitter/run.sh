@@ -4,14 +4,16 @@
 # direct connection, all with the same list, one worker each. Prints the
 # markdown table of benchmarks/README.md ("## splitter").
 # Needs root for apt-get if the peers are missing; everything runs on
-# loopback. Usage: benchmarks/splitter/run.sh [TRIALS] [DURATION]
+# loopback. Usage: benchmarks/splitter/run.sh [TRIALS] [DURATION] [smtpbench flags]
+# (e.g. -peers splitter -conc 16 -relays 0 to load one peer for profiling).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 trials=${1:-3}
 dur=${2:-3s}
+shift $(($# < 2 ? $# : 2))
 db=${GEOSTEER_SHARED_DATA:-$here/../../../shared/data}/geo-whois-asn-country.mmdb
-if ! command -v haproxy >/dev/null || ! command -v nginx >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ]; then
-	apt-get install -y haproxy nginx libnginx-mod-stream >&2
+if ! command -v haproxy >/dev/null || ! command -v nginx >/dev/null || ! command -v socat >/dev/null || [ ! -e /usr/lib/nginx/modules/ngx_stream_module.so ]; then
+	apt-get install -y haproxy nginx libnginx-mod-stream socat >&2
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -25,4 +27,4 @@ go run ./cmd/netlist -family 4 "$db" US CA GB AU NZ IE | "$tmp/cidrmerge" -q >"$
 head -n 20000 "$tmp/full.txt" >"$tmp/20k.txt"
 echo 127.0.0.0/9 | tee -a "$tmp/full.txt" >>"$tmp/20k.txt"
 echo "lists: $(wc -l <"$tmp/20k.txt") and $(wc -l <"$tmp/full.txt") entries; $(nproc) CPUs; $(uname -r)" >&2
-"$tmp/smtpbench" -list20k "$tmp/20k.txt" -listfull "$tmp/full.txt" -splitter "$tmp/splitter" -trials "$trials" -dur "$dur"
+"$tmp/smtpbench" -list20k "$tmp/20k.txt" -listfull "$tmp/full.txt" -splitter "$tmp/splitter" -trials "$trials" -dur "$dur" "$@"

@@ -4,6 +4,7 @@
 // connection as the floor. See ../run.sh, which builds what it needs.
 //
 //	smtpbench -list20k L -listfull F -splitter BIN [-trials 3] [-dur 3s]
+//	smtpbench -median RUN1 RUN2 RUN3   # cell-by-cell median of runs' tables
 //
 // All peers enforce one policy on one entry point: sources outside the
 // list go to sink "strict"; listed ones below 127.64.0.0 to "a", the rest
@@ -25,14 +26,25 @@ import (
 	"time"
 )
 
+// result is one peer's measurements at one concurrency, a value per trial.
+type result struct {
+	rate, p50, p99, cpu []float64
+	errs                int
+}
+
 // upper is 127.64.0.0-255.255.255.255 as prefixes.
 var upper = []string{"127.64.0.0/10", "127.128.0.0/9", "128.0.0.0/1"}
 
 type peer struct {
+	key   string // for -peers
 	name  string
 	addr  string
 	start func(list string) (*exec.Cmd, error) // nil for direct
 	cmd   *exec.Cmd
+	// ref marks a reference proxy that does not route (everything goes
+	// to sink a): no memory or start-up figures; relayOnly ones take no
+	// part in the connection runs either.
+	ref, relayOnly bool
 }
 
 func freePort() string {
@@ -50,7 +62,29 @@ func main() {
 	splitterBin := flag.String("splitter", "", "examples/splitter binary")
 	trials := flag.Int("trials", 3, "trials per peer and concurrency")
 	dur := flag.Duration("dur", 3*time.Second, "duration of one trial")
+	only := flag.String("peers", "direct,haproxy,nginx,splitter,goproxy,socat", "the peers to run, comma-separated (for profiling one)")
+	goproxyAddrs := flag.String("goproxy", "", "LISTEN=TARGET: run as the naive Go proxy reference (used by smtpbench itself)")
+	med := flag.Bool("median", false, "print the cell-by-cell median of the tables in the files named as arguments (runs of run.sh)")
+	concList := flag.String("conc", "1,16,128", "client concurrencies, comma-separated; empty for none")
+	relays := flag.Int("relays", 5, "10 MiB relays per peer")
 	flag.Parse()
+	if *med {
+		check(medianTables(flag.Args()))
+		return
+	}
+	if *goproxyAddrs != "" {
+		l, t, _ := strings.Cut(*goproxyAddrs, "=")
+		check(goProxy(l, t))
+		return
+	}
+	var concs []int
+	for _, f := range strings.FieldsFunc(*concList, func(r rune) bool { return r == ',' }) {
+		c, err := strconv.Atoi(f)
+		if err != nil || c < 1 {
+			check(fmt.Errorf("-conc %q: want positive integers", *concList))
+		}
+		concs = append(concs, c)
+	}
 	tmp, err := os.MkdirTemp("", "smtpbench")
 	check(err)
 	defer os.RemoveAll(tmp)
@@ -142,18 +176,70 @@ stream {
 			return cmd, cmd.Start()
 		}
 	}
-	peers := []*peer{
-		{name: "direct (floor)", addr: a},
-		{name: "HAProxy " + version("haproxy", "-v"), addr: freePort()},
-		{name: "nginx stream " + version("nginx", "-v"), addr: freePort()},
-		{name: "geosteer splitter", addr: freePort()},
+	// The references: a naive Go proxy (io.Copy both ways, which splices;
+	// GOMAXPROCS=1) and socat (a process per connection, read/write with
+	// 64 KiB buffers), both straight to sink a.
+	self, err := os.Executable()
+	check(err)
+	goproxy := func(addr string) func(string) (*exec.Cmd, error) {
+		return func(string) (*exec.Cmd, error) {
+			cmd := exec.Command(self, "-goproxy", addr+"="+a)
+			cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+			cmd.Stderr = os.Stderr
+			return cmd, cmd.Start()
+		}
 	}
-	peers[1].start, peers[2].start, peers[3].start = haproxy(peers[1].addr), nginx(peers[2].addr), split(peers[3].addr)
+	socat := func(addr string) func(string) (*exec.Cmd, error) {
+		return func(string) (*exec.Cmd, error) {
+			host, port, _ := net.SplitHostPort(addr)
+			cmd := exec.Command("socat", "-b", "65536", "TCP-LISTEN:"+port+",bind="+host+",reuseaddr,fork", "TCP:"+a)
+			cmd.Stderr = os.Stderr
+			return cmd, cmd.Start()
+		}
+	}
+	peers := []*peer{
+		{key: "direct", name: "direct (floor)", addr: a},
+		{key: "haproxy", name: "HAProxy " + version("haproxy", "-v"), addr: freePort()},
+		{key: "nginx", name: "nginx stream " + version("nginx", "-v"), addr: freePort()},
+		{key: "splitter", name: "geosteer splitter", addr: freePort()},
+		{key: "goproxy", name: "reference: naive Go proxy (io.Copy)", addr: freePort(), ref: true},
+		{key: "socat", name: "reference: socat " + version("socat", "-V"), addr: freePort(), ref: true, relayOnly: true},
+	}
+	for _, p := range peers {
+		switch p.key {
+		case "haproxy":
+			p.start = haproxy(p.addr)
+		case "nginx":
+			p.start = nginx(p.addr)
+		case "splitter":
+			p.start = split(p.addr)
+		case "goproxy":
+			p.start = goproxy(p.addr)
+		case "socat":
+			p.start = socat(p.addr)
+		}
+	}
+	want := strings.Split(*only, ",")
+	peers = slices.DeleteFunc(peers, func(p *peer) bool {
+		if p.key == "socat" && slices.Contains(want, "socat") {
+			if _, err := exec.LookPath("socat"); err != nil {
+				fmt.Fprintln(os.Stderr, "smtpbench: no socat, its reference is left out")
+				return true
+			}
+		}
+		return !slices.Contains(want, p.key)
+	})
+	if len(peers) == 0 {
+		check(fmt.Errorf("-peers %q: want some of direct,haproxy,nginx,splitter,goproxy,socat", *only))
+	}
+	procs := slices.DeleteFunc(slices.Clone(peers), func(p *peer) bool { return p.start == nil })
+	routers := slices.DeleteFunc(slices.Clone(procs), func(p *peer) bool { return p.ref })
+	loaded := slices.DeleteFunc(slices.Clone(peers), func(p *peer) bool { return p.relayOnly })
 
 	// Start-up time and memory with the full list, then restart with the
 	// 20k list for the load runs.
 	fullRSS, fullStart := map[string]float64{}, map[string]time.Duration{}
-	for _, p := range peers[1:] {
+	for _, p := range routers {
 		var ts []time.Duration
 		for range 3 {
 			t0 := time.Now()
@@ -168,7 +254,7 @@ stream {
 		fullStart[p.name] = median(ts)
 	}
 	startup := map[string]time.Duration{}
-	for _, p := range peers[1:] {
+	for _, p := range procs {
 		t0 := time.Now()
 		p.cmd, err = p.start(*list20k)
 		check(err)
@@ -177,24 +263,19 @@ stream {
 		startup[p.name] = time.Since(t0)
 	}
 	defer func() {
-		for _, p := range peers[1:] {
+		for _, p := range procs {
 			stop(p.cmd)
 		}
 	}()
 
-	type result struct {
-		rate, p50, p99, cpu []float64
-		errs                int
-	}
 	res := map[string]map[int]*result{}
 	for _, p := range peers {
 		res[p.name] = map[int]*result{}
 	}
-	concs := []int{1, 16, 128}
 	for _, c := range concs {
 		for t := range *trials {
-			for i := range peers {
-				p := peers[(i+t)%len(peers)] // rotate the order between trials
+			for i := range loaded {
+				p := loaded[(i+t)%len(loaded)] // rotate the order between trials
 				r := res[p.name][c]
 				if r == nil {
 					r = &result{}
@@ -214,36 +295,109 @@ stream {
 			}
 		}
 	}
-	// Relay throughput: 10 MiB from an English source to a, 5 times each.
+	// Relay throughput: 10 MiB from an English source to a, 5 times each,
+	// and the proxy's CPU time over all of them.
 	thr := map[string][]float64{}
-	for t := range 5 {
+	relayCPU, relaySelf := map[string]time.Duration{}, map[string]time.Duration{}
+	me := os.Getpid()
+	for t := range *relays {
 		for i := range peers {
 			p := peers[(i+t)%len(peers)]
+			cpu0, self0 := cpuTime(p.cmd), procCPU(me)
 			d, err := relay(p.addr, net.IPv4(127, 1, 0, 1))
-			check(err)
+			check(wrap(p.name, err))
+			relayCPU[p.name] += cpuTime(p.cmd) - cpu0
+			relaySelf[p.name] += procCPU(me) - self0
 			thr[p.name] = append(thr[p.name], 10/d.Seconds())
 		}
 	}
 	loadRSS := map[string]float64{}
-	for _, p := range peers[1:] {
+	for _, p := range routers {
 		loadRSS[p.name] = rss(p.cmd.Process.Pid)
 	}
 
-	direct := medianF(thr[peers[0].name])
-	fmt.Printf("| peer | conn/s c=1 | c=16 | c=128 | p50 / p99 ms c=1 | c=16 | c=128 | CPU µs/conn (c=16) | relay MiB/s (×direct) | RSS MiB 20k list, after load | RSS MiB full list | start-up ms 20k / full | errors |\n")
-	fmt.Printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	direct := medianF(thr["direct (floor)"])
+	if len(concs) > 0 {
+		table(loaded, concs, res, thr, direct, loadRSS, fullRSS, startup, fullStart)
+	}
+	if *relays == 0 {
+		return
+	}
+	// CPU per relay: the proxy's, and the client's and sink's (this
+	// process's), means over the relays; socat's per-connection processes
+	// are not counted.
+	fmt.Printf("\n| relay of 10 MiB, median of %d | MiB/s | ×direct | CPU ms per 10 MiB: proxy | client and sink | together |\n|---|---:|---:|---:|---:|---:|\n", *relays)
 	for _, p := range peers {
+		t := medianF(thr[p.name])
+		ratio := "–"
+		if direct > 0 {
+			ratio = fmt.Sprintf("%.2f", t/direct)
+		}
+		n := float64(*relays)
+		self := ms(relaySelf[p.name]) / n
+		switch {
+		case p.key == "socat":
+			fmt.Printf("| %s | %.0f | %s | – | %.1f | – |\n", p.name, t, ratio, self)
+		case p.cmd == nil:
+			fmt.Printf("| %s | %.0f | %s | – | %.1f | %.1f |\n", p.name, t, ratio, self, self)
+		default:
+			proxy := ms(relayCPU[p.name]) / n
+			fmt.Printf("| %s | %.0f | %s | %.1f | %.1f | %.1f |\n", p.name, t, ratio, proxy, self, proxy+self)
+		}
+	}
+}
+
+// table prints the main table: connections, latency, CPU, relay, memory
+// and start-up, one row per loaded peer.
+func table(loaded []*peer, concs []int, res map[string]map[int]*result, thr map[string][]float64, direct float64,
+	loadRSS, fullRSS map[string]float64, startup, fullStart map[string]time.Duration) {
+	cpuConc := concs[len(concs)/2] // c=16 in the default run
+	var hdr, rule strings.Builder
+	hdr.WriteString("| peer |")
+	rule.WriteString("|---|")
+	for i, c := range concs {
+		if i == 0 {
+			fmt.Fprintf(&hdr, " conn/s c=%d |", c)
+		} else {
+			fmt.Fprintf(&hdr, " c=%d |", c)
+		}
+	}
+	for i, c := range concs {
+		if i == 0 {
+			fmt.Fprintf(&hdr, " p50 / p99 ms c=%d |", c)
+		} else {
+			fmt.Fprintf(&hdr, " c=%d |", c)
+		}
+	}
+	fmt.Fprintf(&hdr, " CPU µs/conn (c=%d) | relay MiB/s (×direct) | RSS MiB 20k list, after load | RSS MiB full list | start-up ms 20k / full | errors |", cpuConc)
+	fmt.Println(hdr.String())
+	fmt.Println(rule.String() + strings.Repeat("---:|", 2*len(concs)+6))
+	for _, p := range loaded {
 		r := res[p.name]
-		fmt.Printf("| %s | %.0f | %.0f | %.0f | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f |", p.name,
-			medianF(r[1].rate), medianF(r[16].rate), medianF(r[128].rate),
-			medianF(r[1].p50), medianF(r[1].p99), medianF(r[16].p50), medianF(r[16].p99), medianF(r[128].p50), medianF(r[128].p99))
-		if p.cmd == nil {
-			fmt.Printf(" – | %.0f (1.00) | – | – | – | %d |\n", direct, r[1].errs+r[16].errs+r[128].errs)
-			continue
+		fmt.Printf("| %s |", p.name)
+		errs := 0
+		for _, c := range concs {
+			fmt.Printf(" %.0f |", medianF(r[c].rate))
+			errs += r[c].errs
+		}
+		for _, c := range concs {
+			fmt.Printf(" %.2f / %.2f |", medianF(r[c].p50), medianF(r[c].p99))
 		}
 		t := medianF(thr[p.name])
-		fmt.Printf(" %.0f | %.0f (%.2f) | %.1f | %.1f | %.0f / %.0f | %d |\n", medianF(r[16].cpu), t, t/direct,
-			loadRSS[p.name], fullRSS[p.name], ms(startup[p.name]), ms(fullStart[p.name]), r[1].errs+r[16].errs+r[128].errs)
+		ratio := "–"
+		if direct > 0 {
+			ratio = fmt.Sprintf("%.2f", t/direct)
+		}
+		if p.cmd == nil {
+			fmt.Printf(" – | %.0f (%s) | – | – | – | %d |\n", t, ratio, errs)
+			continue
+		}
+		if p.ref {
+			fmt.Printf(" %.0f | %.0f (%s) | – | – | – | %d |\n", medianF(r[cpuConc].cpu), t, ratio, errs)
+			continue
+		}
+		fmt.Printf(" %.0f | %.0f (%s) | %.1f | %.1f | %.0f / %.0f | %d |\n", medianF(r[cpuConc].cpu), t, ratio,
+			loadRSS[p.name], fullRSS[p.name], ms(startup[p.name]), ms(fullStart[p.name]), errs)
 	}
 }
 
@@ -272,12 +426,18 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
-// cpuTime is the process's user+system time from /proc (10ms ticks).
+// cpuTime is the process's user+system time from /proc (10ms ticks). On
+// loopback it includes the receiving side's TCP work, which the kernel runs
+// in the sender's context and charges to it.
 func cpuTime(cmd *exec.Cmd) time.Duration {
 	if cmd == nil {
 		return 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", cmd.Process.Pid))
+	return procCPU(cmd.Process.Pid)
+}
+
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	check(err)
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
 	u, _ := strconv.Atoi(f[11])
