@@ -44,9 +44,16 @@ const (
 // lookup reads the top-level entry, in dense regions one to three node
 // entries, and a leaf of at most two cache lines.
 type Table struct {
-	v4   lut[a4]
-	v6   lut[uint64]
-	fine []run[a6] // the runs of the /64s split in their low 64 bits
+	// top6 is v6.top as an array, nil for the zero Table: the inlined
+	// part of Lookup reads it without a bounds check. Its entry 0 is
+	// labelFine, so that ::/16, where IPv4, IPv4-mapped and invalid
+	// addresses fall (As16 gives them zeros there), takes the slow path;
+	// zero6 is the real entry.
+	top6  *[1 << 16]uint32
+	zero6 uint32
+	v4    lut[a4]
+	v6    lut[uint64]
+	fine  []run[a6] // the runs of the /64s split in their low 64 bits
 }
 
 // A run is a start and a label, in a partition of an address space sorted by
@@ -59,6 +66,31 @@ type run[K any] struct {
 // Lookup returns the label of addr and true, or 0 and false when no entry of
 // the table holds addr.
 func (t *Table) Lookup(addr netip.Addr) (label uint16, ok bool) {
+	// Small enough to be inlined: an IPv6 address whose /16 has one label
+	// (most of the IPv6 space, which is mostly empty) is answered here
+	// from one load; the rest goes to lookup.
+	if t.top6 != nil {
+		if e := t.top6[top16(addr)]; e < labelFine {
+			if e == labelNone {
+				return 0, false
+			}
+			return uint16(e), true
+		}
+	}
+	return t.lookup(addr)
+}
+
+// top16 returns the first 16 bits of addr's 16-byte form. It indexes the
+// bytes of As16 where they are stored rather than copying the array: the
+// copy, a 16-byte load of two 8-byte stores, defeats store forwarding and
+// costs more than the rest of a lookup.
+func top16(addr netip.Addr) uint16 {
+	return uint16(addr.As16()[0])<<8 | uint16(addr.As16()[1])
+}
+
+// lookup is Lookup's slow path: IPv4, ::/16, and the /16s that hold more
+// than one label.
+func (t *Table) lookup(addr netip.Addr) (label uint16, ok bool) {
 	var l uint16
 	switch {
 	case addr.Is4() || addr.Is4In6():
@@ -78,6 +110,9 @@ func (t *Table) Lookup(addr netip.Addr) (label uint16, ok bool) {
 		b := addr.As16()
 		k := binary.BigEndian.Uint64(b[:8])
 		e := t.v6.top[k>>48]
+		if k>>48 == 0 {
+			e = t.zero6
+		}
 		l = uint16(e)
 		if e>>30 != kindLabel {
 			l = descend64(&t.v6, e, k)
@@ -333,6 +368,8 @@ func compileTable(p4 []run[a4], p6 []run[a6]) (*Table, error) {
 	if t.v6, err = compileLUT(coarse, leaf6); err != nil {
 		return nil, err
 	}
+	t.top6 = (*[1 << 16]uint32)(t.v6.top)
+	t.zero6, t.top6[0] = t.top6[0], labelFine
 	return t, nil
 }
 
