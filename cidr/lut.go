@@ -51,17 +51,24 @@ const (
 
 var errTooLarge = errors.New("cidr: table too large (more than 16M leaf entries or 64M node entries per family)")
 
-// lutBuilder compiles a partition into a lut.
-type lutBuilder[W ~uint32 | ~uint64] struct {
-	lut[W]
-	width int // W's bits
-	leaf  int // the leaf limit, 1..maxLeaf
-	err   error
+// trieBuilder compiles a partition into the top level and nodes of a trie;
+// leaf writes the leaves, in a form of its own, and label the entries of
+// chunks of a single segment.
+type trieBuilder[W ~uint32 | ~uint64] struct {
+	top, nodes []uint32
+	width      int // W's bits
+	maxLeaf    int // the most segments a leaf holds, 1..maxLeaf
+	label      func(l uint16) uint32
+	leaf       func(segs []run[W], lo W) uint32
+	err        error
 }
 
-func compileLUT[W ~uint32 | ~uint64](segs []run[W], leaf int) (lut[W], error) {
+func newTrieBuilder[W ~uint32 | ~uint64](maxLeaf int) *trieBuilder[W] {
 	var zero W
-	b := &lutBuilder[W]{width: int(unsafe.Sizeof(zero)) * 8, leaf: leaf}
+	return &trieBuilder[W]{width: int(unsafe.Sizeof(zero)) * 8, maxLeaf: maxLeaf}
+}
+
+func (b *trieBuilder[W]) build(segs []run[W]) {
 	b.top = make([]uint32, 1<<16)
 	shift := uint(b.width - 16)
 	j := 0 // the segment holding the current chunk's start
@@ -78,32 +85,42 @@ func compileLUT[W ~uint32 | ~uint64](segs []run[W], leaf int) (lut[W], error) {
 		}
 		b.top[i] = b.chunk(segs[j:k], lo, 16)
 	}
-	return b.lut, b.err
 }
 
-// chunk compiles the segments of the chunk starting at lo of the given
-// prefix length; segs[0] holds lo, and every other segment starts inside.
-func (b *lutBuilder[W]) chunk(segs []run[W], lo W, depth int) uint32 {
-	if len(segs) == 1 {
-		return kindLabel<<30 | uint32(segs[0].label)
-	}
-	// A chunk of the last level is a single key, so one segment: every leaf
-	// is at most b.leaf long.
-	if len(segs) <= b.leaf {
-		off := len(b.ents)
+func compileLUT[W ~uint32 | ~uint64](segs []run[W], leaf int) (lut[W], error) {
+	b := newTrieBuilder[W](leaf)
+	var ents []W
+	low := W(1)<<uint(b.width-16) - 1
+	b.label = func(l uint16) uint32 { return kindLabel<<30 | uint32(l) }
+	b.leaf = func(segs []run[W], lo W) uint32 {
+		off := len(ents)
 		if off+len(segs) > leafMask+1 {
 			b.err = errTooLarge
 			return 0
 		}
-		low := W(1)<<uint(b.width-16) - 1
 		for i, s := range segs {
 			k := s.start
 			if i == 0 {
 				k = lo
 			}
-			b.ents = append(b.ents, (k&low)<<16|W(s.label))
+			ents = append(ents, (k&low)<<16|W(s.label))
 		}
 		return kindLeaf<<30 | uint32(len(segs)-1)<<leafBits | uint32(off)
+	}
+	b.build(segs)
+	return lut[W]{b.top, b.nodes, ents}, b.err
+}
+
+// chunk compiles the segments of the chunk starting at lo of the given
+// prefix length; segs[0] holds lo, and every other segment starts inside.
+func (b *trieBuilder[W]) chunk(segs []run[W], lo W, depth int) uint32 {
+	if len(segs) == 1 {
+		return b.label(segs[0].label)
+	}
+	// A chunk of the last level is a single key, so one segment: every leaf
+	// is at most b.maxLeaf long.
+	if len(segs) <= b.maxLeaf {
+		return b.leaf(segs, lo)
 	}
 	stride := min(max(bits.Len(uint(len(segs))), 4), maxStride, b.width-depth)
 	off := len(b.nodes)
@@ -181,4 +198,80 @@ func descend64(t *lut[uint64], e uint32, k uint64) uint16 {
 		n -= half
 	}
 	return uint16(ents[base])
+}
+
+// A bitLUT is the membership form of a lut for IPv4: the same trie over a
+// partition into runs that alternate between in and out, whose leaves hold
+// only the boundaries, as their low 16 bits (the bits below the top level),
+// so that a leaf of 32 boundaries is one 64-byte line where a lut's is
+// two. Whether an address is in is the parity of the number of boundaries
+// at or before it, from the leaf's first run:
+//
+//   - a label entry (kind 0) is 1 for a chunk inside, 0 for one outside;
+//   - a leaf entry (kind 1) holds in bit 29 whether the chunk's first run is
+//     in, the number of boundaries inside the chunk (1 to 32, less one, in
+//     bits 24–28) and their offset in keys;
+//   - a node entry is a lut's.
+type bitLUT struct {
+	top   []uint32 // 1<<16 entries, empty for the zero bitLUT
+	nodes []uint32
+	keys  []uint16
+}
+
+const bitLeaf = 32 // boundaries of a bitLUT leaf: 64 bytes
+
+// compileBitLUT compiles a partition of the IPv4 space into runs labelled 0
+// (in) and labelNone (out), alternating.
+func compileBitLUT(segs []run[a4]) (bitLUT, error) {
+	b := newTrieBuilder[a4](bitLeaf + 1) // a leaf's first run starts at the chunk: no key
+	var keys []uint16
+	in := func(l uint16) uint32 {
+		if l == labelNone {
+			return 0
+		}
+		return 1
+	}
+	b.label = in
+	b.leaf = func(segs []run[a4], _ a4) uint32 {
+		off := len(keys)
+		if off+len(segs) > leafMask+1 {
+			b.err = errTooLarge
+			return 0
+		}
+		for _, s := range segs[1:] {
+			keys = append(keys, uint16(s.start))
+		}
+		return kindLeaf<<30 | in(segs[0].label)<<29 | uint32(len(segs)-2)<<leafBits | uint32(off)
+	}
+	b.build(segs)
+	return bitLUT{b.top, b.nodes, keys}, b.err
+}
+
+// contains finishes a lookup of k whose top-level entry e is not a label.
+func (t *bitLUT) contains(e uint32, k a4) bool {
+	for shift := uint(16); e>>30 == kindNode; {
+		s := uint(e>>nodeBits&15) + 1
+		shift -= s
+		e = t.nodes[e&nodeMask+uint32(k>>shift)&(1<<s-1)]
+	}
+	if e>>30 == kindLabel {
+		return e == 1
+	}
+	n := int(e>>leafBits&31) + 1
+	keys := t.keys[e&leafMask:]
+	keys = keys[:n]
+	x := uint16(k)
+	// Branch-free binary search for the last key ≤ x, or keys[0].
+	base := 0
+	for n > 1 {
+		half := n >> 1
+		if keys[base+half] <= x {
+			base += half
+		}
+		n -= half
+	}
+	if keys[base] <= x {
+		base++ // base is now the number of keys ≤ x
+	}
+	return (e>>29^uint32(base))&1 == 1
 }

@@ -1,7 +1,6 @@
 package cidr
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -66,9 +65,11 @@ type run[K any] struct {
 // Lookup returns the label of addr and true, or 0 and false when no entry of
 // the table holds addr.
 func (t *Table) Lookup(addr netip.Addr) (label uint16, ok bool) {
-	// Small enough to be inlined: an IPv6 address whose /16 has one label
-	// (most of the IPv6 space, which is mostly empty) is answered here
-	// from one load; the rest goes to lookup.
+	if addr.Is4() {
+		return t.lookup4(from4(addr))
+	}
+	// An IPv6 address whose /16 has one label (most of the IPv6 space,
+	// which is mostly empty) is answered from one load, without a call.
 	if t.top6 != nil {
 		if e := t.top6[top16(addr)]; e < labelFine {
 			if e == labelNone {
@@ -88,40 +89,41 @@ func top16(addr netip.Addr) uint16 {
 	return uint16(addr.As16()[0])<<8 | uint16(addr.As16()[1])
 }
 
-// lookup is Lookup's slow path: IPv4, ::/16, and the /16s that hold more
-// than one label.
-func (t *Table) lookup(addr netip.Addr) (label uint16, ok bool) {
-	var l uint16
-	switch {
-	case addr.Is4() || addr.Is4In6():
-		if len(t.v4.top) == 0 {
-			return 0, false
-		}
-		k := from4(addr)
-		e := t.v4.top[k>>16]
-		l = uint16(e)
-		if e>>30 != kindLabel {
-			l = descend32(&t.v4, e, k)
-		}
-	case addr.Is6():
-		if len(t.v6.top) == 0 {
-			return 0, false
-		}
-		b := addr.As16()
-		k := binary.BigEndian.Uint64(b[:8])
-		e := t.v6.top[k>>48]
-		if k>>48 == 0 {
-			e = t.zero6
-		}
-		l = uint16(e)
-		if e>>30 != kindLabel {
-			l = descend64(&t.v6, e, k)
-		}
-		if l == labelFine {
-			l = t.lookupFine(a6{k, binary.BigEndian.Uint64(b[8:])})
-		}
-	default:
+func (t *Table) lookup4(k a4) (label uint16, ok bool) {
+	if len(t.v4.top) == 0 {
 		return 0, false
+	}
+	e := t.v4.top[k>>16]
+	l := uint16(e)
+	if e>>30 != kindLabel {
+		l = descend32(&t.v4, e, k)
+	}
+	if l == labelNone {
+		return 0, false
+	}
+	return l, true
+}
+
+// lookup is Lookup's slow path for all but IPv4: IPv4-mapped addresses,
+// ::/16, the /16s that hold more than one label, and invalid addresses.
+func (t *Table) lookup(addr netip.Addr) (label uint16, ok bool) {
+	if addr.Is4In6() {
+		return t.lookup4(from4(addr))
+	}
+	if !addr.Is6() || len(t.v6.top) == 0 {
+		return 0, false
+	}
+	k := from6(addr)
+	e := t.v6.top[k.hi>>48]
+	if k.hi>>48 == 0 {
+		e = t.zero6
+	}
+	l := uint16(e)
+	if e>>30 != kindLabel {
+		l = descend64(&t.v6, e, k.hi)
+	}
+	if l == labelFine {
+		l = t.lookupFine(k)
 	}
 	if l == labelNone {
 		return 0, false
@@ -363,14 +365,23 @@ func compileTable(p4 []run[a4], p6 []run[a6]) (*Table, error) {
 	if t.v4, err = compileLUT(p4, leaf4); err != nil {
 		return nil, err
 	}
-	coarse, fine := split64(p6)
-	t.fine = fine
-	if t.v6, err = compileLUT(coarse, leaf6); err != nil {
+	if err := t.compile6(p6); err != nil {
 		return nil, err
 	}
+	return t, nil
+}
+
+// compile6 compiles t's IPv6 partition.
+func (t *Table) compile6(p6 []run[a6]) error {
+	coarse, fine := split64(p6)
+	v6, err := compileLUT(coarse, leaf6)
+	if err != nil {
+		return err
+	}
+	t.v6, t.fine = v6, fine
 	t.top6 = (*[1 << 16]uint32)(t.v6.top)
 	t.zero6, t.top6[0] = t.top6[0], labelFine
-	return t, nil
+	return nil
 }
 
 // split64 divides an IPv6 partition into a partition of the high 64 bits,
@@ -418,13 +429,42 @@ func (s Set) Compile() Set {
 	if s.tab != nil {
 		return s
 	}
-	t, err := compileTable(setRuns(s.v4), setRuns(s.v6))
-	if err != nil {
-		// Over 16 million ranges: keep the binary search.
+	t := new(setTable)
+	var err error
+	if t.v4, err = compileBitLUT(setRuns(s.v4)); err != nil {
+		return s // over 16 million ranges: keep the binary search
+	}
+	if err := t.v6.compile6(setRuns(s.v6)); err != nil {
 		return s
 	}
 	s.tab = t
 	return s
+}
+
+// A setTable is the lookup table of a compiled Set: for IPv4 a bitLUT, for
+// IPv6 a Table that labels the Set's addresses 0 (IPv6 sets have too few
+// boundaries for a membership form of their own to pay: see bitLUT).
+type setTable struct {
+	v4 bitLUT
+	v6 Table // IPv6 only
+}
+
+// contains4 reports whether the set holds k.
+func (t *setTable) contains4(k a4) bool {
+	e := t.v4.top[k>>16]
+	if e>>30 == kindLabel {
+		return e == 1
+	}
+	return t.v4.contains(e, k)
+}
+
+// contains is Set.Contains's slow path for all but IPv4 (see Table.lookup).
+func (t *setTable) contains(addr netip.Addr) bool {
+	if addr.Is4In6() {
+		return t.contains4(from4(addr))
+	}
+	_, ok := t.v6.lookup(addr)
+	return ok
 }
 
 // setRuns returns the partition of a canonical range list: label 0 inside,
