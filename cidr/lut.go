@@ -150,6 +150,21 @@ func (b *trieBuilder[W]) chunk(segs []run[W], lo W, depth int) uint32 {
 // not a label; the caller reads the top level itself, so that the common
 // case of a label there costs no call. They are written out for each width
 // so that every shift is a constant.
+//
+// Their leaf search takes a fixed number of steps, the same for every leaf
+// (5 for leaf4, 4 for leaf6), each a conditional move: the reads past the
+// leaf's last entry are clamped to it, which keeps the entries seen sorted,
+// and so does not change the answer. A loop that stopped at the leaf's
+// length would mispredict its exit whenever leaf lengths vary, and a
+// mispredicted branch costs more than the steps it saves. The steps are
+// written as arithmetic (a borrow for "greater than", minU) because the
+// compiler turns the if-statement form into branches here.
+
+// minU returns min(a, b) without a branch.
+func minU(a, b uint) uint {
+	_, over := bits.Sub(b, a, 0) // 1 if a > b
+	return a - (a-b)&-over
+}
 
 func descend32(t *lut[a4], e uint32, k a4) uint16 {
 	for shift := uint(16); e>>30 == kindNode; {
@@ -160,20 +175,17 @@ func descend32(t *lut[a4], e uint32, k a4) uint16 {
 	if e>>30 == kindLabel {
 		return uint16(e)
 	}
+	last := uint(e >> leafBits & 63) // the leaf's length less one, < leaf4
 	ents := t.ents[e&leafMask:]
-	n := int(e>>leafBits&63) + 1
-	ents = ents[:n]
+	ents = ents[:last+1]
 	x := k<<16 | 0xffff
-	// Branch-free binary search for the last entry ≤ x; ents[0] always is.
-	base := 0
-	for n > 1 {
-		half := n >> 1
-		if ents[base+half] <= x {
-			base += half
-		}
-		n -= half
+	// The last entry ≤ x; ents[0] always is.
+	base := uint(0)
+	for half := uint(leaf4 / 2); half > 0; half >>= 1 {
+		_, gt := bits.Sub32(uint32(x), uint32(ents[minU(base+half, last)]), 0)
+		base += half &^ -uint(gt)
 	}
-	return uint16(ents[base])
+	return uint16(ents[minU(base, last)])
 }
 
 func descend64(t *lut[uint64], e uint32, k uint64) uint16 {
@@ -185,19 +197,16 @@ func descend64(t *lut[uint64], e uint32, k uint64) uint16 {
 	if e>>30 == kindLabel {
 		return uint16(e)
 	}
+	last := uint(e >> leafBits & 63) // < leaf6
 	ents := t.ents[e&leafMask:]
-	n := int(e>>leafBits&63) + 1
-	ents = ents[:n]
+	ents = ents[:last+1]
 	x := k<<16 | 0xffff
-	base := 0
-	for n > 1 {
-		half := n >> 1
-		if ents[base+half] <= x {
-			base += half
-		}
-		n -= half
+	base := uint(0)
+	for half := uint(leaf6 / 2); half > 0; half >>= 1 {
+		_, gt := bits.Sub64(x, ents[minU(base+half, last)], 0)
+		base += half &^ -uint(gt)
 	}
-	return uint16(ents[base])
+	return uint16(ents[minU(base, last)])
 }
 
 // A bitLUT is the membership form of a lut for IPv4: the same trie over a
@@ -257,21 +266,18 @@ func (t *bitLUT) contains(e uint32, k a4) bool {
 	if e>>30 == kindLabel {
 		return e == 1
 	}
-	n := int(e>>leafBits&31) + 1
+	last := uint(e >> leafBits & 31) // the number of keys less one
 	keys := t.keys[e&leafMask:]
-	keys = keys[:n]
+	keys = keys[:last+1]
 	x := uint16(k)
-	// Branch-free binary search for the last key ≤ x, or keys[0].
-	base := 0
-	for n > 1 {
-		half := n >> 1
-		if keys[base+half] <= x {
-			base += half
-		}
-		n -= half
+	// The last key ≤ x, or keys[0], in fixed steps as in descend32.
+	base := uint(0)
+	for half := uint(bitLeaf / 2); half > 0; half >>= 1 {
+		_, gt := bits.Sub32(uint32(x), uint32(keys[minU(base+half, last)]), 0)
+		base += half &^ -uint(gt)
 	}
-	if keys[base] <= x {
-		base++ // base is now the number of keys ≤ x
-	}
+	base = minU(base, last)
+	_, gt := bits.Sub32(uint32(x), uint32(keys[base]), 0)
+	base += 1 - uint(gt) // the number of keys ≤ x
 	return (e>>29^uint32(base))&1 == 1
 }

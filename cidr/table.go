@@ -1,6 +1,7 @@
 package cidr
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -89,6 +90,13 @@ func top16(addr netip.Addr) uint16 {
 	return uint16(addr.As16()[0])<<8 | uint16(addr.As16()[1])
 }
 
+// key6 returns an IPv6 address as a number. It reads AsSlice, not a copy
+// of As16 (see top16).
+func key6(addr netip.Addr) a6 {
+	b := addr.AsSlice()
+	return a6{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:16])}
+}
+
 func (t *Table) lookup4(k a4) (label uint16, ok bool) {
 	if len(t.v4.top) == 0 {
 		return 0, false
@@ -113,7 +121,7 @@ func (t *Table) lookup(addr netip.Addr) (label uint16, ok bool) {
 	if !addr.Is6() || len(t.v6.top) == 0 {
 		return 0, false
 	}
-	k := from6(addr)
+	k := key6(addr)
 	e := t.v6.top[k.hi>>48]
 	if k.hi>>48 == 0 {
 		e = t.zero6
