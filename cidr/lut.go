@@ -108,6 +108,9 @@ func compileLUT[W ~uint32 | ~uint64](segs []run[W], leaf int) (lut[W], error) {
 		return kindLeaf<<30 | uint32(len(segs)-1)<<leafBits | uint32(off)
 	}
 	b.build(segs)
+	// Padding, so that a leaf's search may take a whole array of leaf
+	// entries wherever the leaf lies.
+	ents = append(ents, make([]W, leaf)...)
 	return lut[W]{b.top, b.nodes, ents}, b.err
 }
 
@@ -170,70 +173,83 @@ func descend32(t *lut[a4], e uint32, k a4) uint16 {
 	for shift := uint(16); e>>30 == kindNode; {
 		s := uint(e>>nodeBits&15) + 1
 		shift -= s
-		e = t.nodes[e&nodeMask+uint32(k>>shift)&(1<<s-1)]
+		// The masks tell the compiler that the shifts are in range.
+		e = t.nodes[e&nodeMask+uint32(k>>(shift&63))&(1<<(s&31)-1)]
 	}
 	if e>>30 == kindLabel {
 		return uint16(e)
 	}
 	last := uint(e >> leafBits & 63) // the leaf's length less one, < leaf4
-	ents := t.ents[e&leafMask:]
-	ents = ents[:last+1]
+	off := e & leafMask
+	w := (*[leaf4]a4)(t.ents[off : off+leaf4]) // ents is padded
 	x := k<<16 | 0xffff
-	// The last entry ≤ x; ents[0] always is.
-	base := uint(0)
-	for half := uint(leaf4 / 2); half > 0; half >>= 1 {
-		_, gt := bits.Sub32(uint32(x), uint32(ents[minU(base+half, last)]), 0)
-		base += half &^ -uint(gt)
-	}
-	return uint16(ents[minU(base, last)])
+	b := step4(w, x, 0, 16, last) // the last entry ≤ x; w[0] always is
+	b = step4(w, x, b, 8, last)
+	b = step4(w, x, b, 4, last)
+	b = step4(w, x, b, 2, last)
+	b = step4(w, x, b, 1, last)
+	return uint16(w[minU(b, last)&(leaf4-1)])
+}
+
+// step4 is one step of descend32's search: b+half if the entry there
+// (clamped to the leaf) is ≤ x, else b.
+func step4(w *[leaf4]a4, x a4, b, half, last uint) uint {
+	_, gt := bits.Sub32(uint32(x), uint32(w[minU(b+half, last)&(leaf4-1)]), 0)
+	return b + half&^-uint(gt)
 }
 
 func descend64(t *lut[uint64], e uint32, k uint64) uint16 {
 	for shift := uint(48); e>>30 == kindNode; {
 		s := uint(e>>nodeBits&15) + 1
 		shift -= s
-		e = t.nodes[e&nodeMask+uint32(k>>shift)&(1<<s-1)]
+		// The masks tell the compiler that the shifts are in range.
+		e = t.nodes[e&nodeMask+uint32(k>>(shift&63))&(1<<(s&31)-1)]
 	}
 	if e>>30 == kindLabel {
 		return uint16(e)
 	}
 	last := uint(e >> leafBits & 63) // < leaf6
-	ents := t.ents[e&leafMask:]
-	ents = ents[:last+1]
+	off := e & leafMask
+	w := (*[leaf6]uint64)(t.ents[off : off+leaf6])
 	x := k<<16 | 0xffff
-	base := uint(0)
-	for half := uint(leaf6 / 2); half > 0; half >>= 1 {
-		_, gt := bits.Sub64(x, ents[minU(base+half, last)], 0)
-		base += half &^ -uint(gt)
-	}
-	return uint16(ents[minU(base, last)])
+	b := step6(w, x, 0, 8, last)
+	b = step6(w, x, b, 4, last)
+	b = step6(w, x, b, 2, last)
+	b = step6(w, x, b, 1, last)
+	return uint16(w[minU(b, last)&(leaf6-1)])
+}
+
+func step6(w *[leaf6]uint64, x uint64, b, half, last uint) uint {
+	_, gt := bits.Sub64(x, w[minU(b+half, last)&(leaf6-1)], 0)
+	return b + half&^-uint(gt)
 }
 
 // A bitLUT is the membership form of a lut for IPv4: the same trie over a
 // partition into runs that alternate between in and out, whose leaves hold
-// only the boundaries, as their low 16 bits (the bits below the top level),
-// so that a leaf of 32 boundaries is one 64-byte line where a lut's is
-// two. Whether an address is in is the parity of the number of boundaries
-// at or before it, from the leaf's first run:
+// only the boundaries, as their low 16 bits (the bits below the top level).
+// Whether an address is in is the parity of the number of boundaries at or
+// before it, from the leaf's first run. Every leaf is 32 keys, one aligned
+// 64-byte line, the real ones followed by copies of the last: a search
+// reads one line and takes five fixed steps without clamping its reads.
 //
 //   - a label entry (kind 0) is 1 for a chunk inside, 0 for one outside;
 //   - a leaf entry (kind 1) holds in bit 29 whether the chunk's first run is
 //     in, the number of boundaries inside the chunk (1 to 32, less one, in
-//     bits 24–28) and their offset in keys;
+//     bits 24–28) and the leaf's index in keys, in lines;
 //   - a node entry is a lut's.
 type bitLUT struct {
 	top   []uint32 // 1<<16 entries, empty for the zero bitLUT
 	nodes []uint32
-	keys  []uint16
+	keys  []uint16 // leaves of bitLeaf keys, the first at a 64-byte boundary
 }
 
-const bitLeaf = 32 // boundaries of a bitLUT leaf: 64 bytes
+const bitLeaf = 32 // the keys of a bitLUT leaf: 64 bytes
 
 // compileBitLUT compiles a partition of the IPv4 space into runs labelled 0
 // (in) and labelNone (out), alternating.
 func compileBitLUT(segs []run[a4]) (bitLUT, error) {
 	b := newTrieBuilder[a4](bitLeaf + 1) // a leaf's first run starts at the chunk: no key
-	var keys []uint16
+	var leaves [][bitLeaf]uint16
 	in := func(l uint16) uint32 {
 		if l == labelNone {
 			return 0
@@ -242,17 +258,28 @@ func compileBitLUT(segs []run[a4]) (bitLUT, error) {
 	}
 	b.label = in
 	b.leaf = func(segs []run[a4], _ a4) uint32 {
-		off := len(keys)
-		if off+len(segs) > leafMask+1 {
+		off := len(leaves)
+		if off > leafMask {
 			b.err = errTooLarge
 			return 0
 		}
-		for _, s := range segs[1:] {
-			keys = append(keys, uint16(s.start))
+		var w [bitLeaf]uint16
+		for i := range w {
+			w[i] = uint16(segs[min(i+1, len(segs)-1)].start)
 		}
+		leaves = append(leaves, w)
 		return kindLeaf<<30 | in(segs[0].label)<<29 | uint32(len(segs)-2)<<leafBits | uint32(off)
 	}
 	b.build(segs)
+	// One allocation, aligned: Go aligns large objects to pages, small
+	// ones only to their size class.
+	const line = bitLeaf * 2
+	buf := make([]uint16, (len(leaves)+1)*bitLeaf)
+	skip := (line - int(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))%line) % line / 2
+	keys := buf[skip : skip+len(leaves)*bitLeaf]
+	for i, w := range leaves {
+		copy(keys[i*bitLeaf:], w[:])
+	}
 	return bitLUT{b.top, b.nodes, keys}, b.err
 }
 
@@ -261,23 +288,29 @@ func (t *bitLUT) contains(e uint32, k a4) bool {
 	for shift := uint(16); e>>30 == kindNode; {
 		s := uint(e>>nodeBits&15) + 1
 		shift -= s
-		e = t.nodes[e&nodeMask+uint32(k>>shift)&(1<<s-1)]
+		e = t.nodes[e&nodeMask+uint32(k>>(shift&63))&(1<<(s&31)-1)]
 	}
 	if e>>30 == kindLabel {
 		return e == 1
 	}
-	last := uint(e >> leafBits & 31) // the number of keys less one
-	keys := t.keys[e&leafMask:]
-	keys = keys[:last+1]
-	x := uint16(k)
-	// The last key ≤ x, or keys[0], in fixed steps as in descend32.
-	base := uint(0)
-	for half := uint(bitLeaf / 2); half > 0; half >>= 1 {
-		_, gt := bits.Sub32(uint32(x), uint32(keys[minU(base+half, last)]), 0)
-		base += half &^ -uint(gt)
-	}
-	base = minU(base, last)
-	_, gt := bits.Sub32(uint32(x), uint32(keys[base]), 0)
-	base += 1 - uint(gt) // the number of keys ≤ x
-	return (e>>29^uint32(base))&1 == 1
+	off := uint(e&leafMask) * bitLeaf
+	w := (*[bitLeaf]uint16)(t.keys[off : off+bitLeaf])
+	x := uint32(uint16(k))
+	// c: the number of keys ≤ x, padding included, by a branch-free
+	// binary search over the 32 sorted keys.
+	c := stepCount(w, x, 0, 16)
+	c = stepCount(w, x, c, 8)
+	c = stepCount(w, x, c, 4)
+	c = stepCount(w, x, c, 2)
+	c = stepCount(w, x, c, 1)
+	_, gt := bits.Sub32(x, uint32(w[c&(bitLeaf-1)]), 0)
+	c += 1 - uint(gt)
+	c = minU(c, uint(e>>leafBits&31)+1) // without the padding
+	return (e>>29^uint32(c))&1 == 1
+}
+
+// stepCount adds half to c if the key before c+half is ≤ x.
+func stepCount(w *[bitLeaf]uint16, x uint32, c, half uint) uint {
+	_, gt := bits.Sub32(x, uint32(w[(c+half-1)&(bitLeaf-1)]), 0)
+	return c + half&^-uint(gt)
 }

@@ -45,7 +45,7 @@ func (s Set) Contains(addr netip.Addr) bool {
 	if t := s.tab; t != nil {
 		// As Table.Lookup, for the same reasons.
 		if addr.Is4() {
-			return t.contains4(from4(addr))
+			return t.contains4(key4(addr))
 		}
 		if e := t.v6.top6[top16(addr)]; e < labelFine {
 			return e == 0

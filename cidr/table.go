@@ -67,7 +67,7 @@ type run[K any] struct {
 // the table holds addr.
 func (t *Table) Lookup(addr netip.Addr) (label uint16, ok bool) {
 	if addr.Is4() {
-		return t.lookup4(from4(addr))
+		return t.lookup4(key4(addr))
 	}
 	// An IPv6 address whose /16 has one label (most of the IPv6 space,
 	// which is mostly empty) is answered from one load, without a call.
@@ -88,6 +88,13 @@ func (t *Table) Lookup(addr netip.Addr) (label uint16, ok bool) {
 // costs more than the rest of a lookup.
 func top16(addr netip.Addr) uint16 {
 	return uint16(addr.As16()[0])<<8 | uint16(addr.As16()[1])
+}
+
+// key4 returns an IPv4 or IPv4-mapped address as a number, kept in
+// registers (from4 is too large to be inlined).
+func key4(addr netip.Addr) a4 {
+	b := addr.As4()
+	return a4(binary.BigEndian.Uint32(b[:]))
 }
 
 // key6 returns an IPv6 address as a number. It reads AsSlice, not a copy
@@ -115,10 +122,13 @@ func (t *Table) lookup4(k a4) (label uint16, ok bool) {
 // lookup is Lookup's slow path for all but IPv4: IPv4-mapped addresses,
 // ::/16, the /16s that hold more than one label, and invalid addresses.
 func (t *Table) lookup(addr netip.Addr) (label uint16, ok bool) {
-	if addr.Is4In6() {
-		return t.lookup4(from4(addr))
+	if !addr.Is6() {
+		return 0, false
 	}
-	if !addr.Is6() || len(t.v6.top) == 0 {
+	if addr.Is4In6() {
+		return t.lookup4(key4(addr))
+	}
+	if len(t.v6.top) == 0 {
 		return 0, false
 	}
 	k := key6(addr)
@@ -468,11 +478,26 @@ func (t *setTable) contains4(k a4) bool {
 
 // contains is Set.Contains's slow path for all but IPv4 (see Table.lookup).
 func (t *setTable) contains(addr netip.Addr) bool {
-	if addr.Is4In6() {
-		return t.contains4(from4(addr))
+	if !addr.Is6() {
+		return false
 	}
-	_, ok := t.v6.lookup(addr)
-	return ok
+	if addr.Is4In6() {
+		return t.contains4(key4(addr))
+	}
+	v6 := &t.v6
+	k := key6(addr)
+	e := v6.v6.top[k.hi>>48]
+	if k.hi>>48 == 0 {
+		e = v6.zero6
+	}
+	l := uint16(e)
+	if e>>30 != kindLabel {
+		l = descend64(&v6.v6, e, k.hi)
+	}
+	if l == labelFine {
+		l = v6.lookupFine(k)
+	}
+	return l == 0
 }
 
 // setRuns returns the partition of a canonical range list: label 0 inside,
