@@ -44,8 +44,9 @@ const (
 // lookup reads the top-level entry, in dense regions one to three node
 // entries, and a leaf of at most two cache lines.
 type Table struct {
-	// top6 is v6.top as an array, nil for the zero Table: the inlined
-	// part of Lookup reads it without a bounds check. Its entry 0 is
+	// top6 is v6.top as an array, nil for the zero Table: Lookup reads
+	// it without a bounds check, and answers from it alone for most IPv6
+	// addresses, before any call. Its entry 0 is
 	// labelFine, so that ::/16, where IPv4, IPv4-mapped and invalid
 	// addresses fall (As16 gives them zeros there), takes the slow path;
 	// zero6 is the real entry.
@@ -71,6 +72,9 @@ func (t *Table) Lookup(addr netip.Addr) (label uint16, ok bool) {
 	}
 	// An IPv6 address whose /16 has one label (most of the IPv6 space,
 	// which is mostly empty) is answered from one load, without a call.
+	// (Lookup is too large to be inlined: any call to an out-of-line slow
+	// path costs 57 of the inliner's budget of 80, and reading a
+	// netip.Addr's bytes the rest.)
 	if t.top6 != nil {
 		if e := t.top6[top16(addr)]; e < labelFine {
 			if e == labelNone {
