@@ -13,7 +13,6 @@ import (
 	"github.com/geosteer/geosteer/cidr"
 	"github.com/geosteer/geosteer/steer"
 	"github.com/oschwald/maxminddb-golang/v2"
-	"golang.org/x/sys/unix"
 )
 
 // mmdbData is steer.CountryData built from the shared database's networks,
@@ -225,13 +224,13 @@ func BenchmarkSteerRoute(b *testing.B) {
 		for _, im := range impls {
 			b.Run(fmt.Sprintf("stream=%s/impl=%s", s, im.name), func(b *testing.B) {
 				b.ReportAllocs()
-				onCPU(b, func() { sink = im.loop(b) })
+				onCPU(b, func() { steerSink = im.loop(b) })
 			})
 		}
 	}
 }
 
-var sink int
+var steerSink int
 
 // onCPU runs a benchmark's loop on a locked OS thread and reports the
 // thread's CPU time per iteration as cpu-ns/op: on this shared machine the
@@ -239,17 +238,11 @@ var sink int
 func onCPU(b *testing.B, loop func()) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	t0 := threadCPU(b)
+	t0, ok0 := threadCPU() // lookup_cpu_*_test.go
 	loop()
-	b.ReportMetric(float64(threadCPU(b)-t0)/float64(b.N), "cpu-ns/op")
-}
-
-func threadCPU(b *testing.B) int64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_THREAD_CPUTIME_ID, &ts); err != nil {
-		b.Fatal(err)
+	if t1, ok1 := threadCPU(); ok0 && ok1 {
+		b.ReportMetric(float64(t1-t0)/float64(b.N), "cpu-ns/op")
 	}
-	return ts.Nano()
 }
 
 // BenchmarkSteerCompile measures compiling the seed policy from the

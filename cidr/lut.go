@@ -51,17 +51,24 @@ const (
 
 var errTooLarge = errors.New("cidr: table too large (more than 16M leaf entries or 64M node entries per family)")
 
-// lutBuilder compiles a partition into a lut.
-type lutBuilder[W ~uint32 | ~uint64] struct {
-	lut[W]
-	width int // W's bits
-	leaf  int // the leaf limit, 1..maxLeaf
-	err   error
+// trieBuilder compiles a partition into the top level and nodes of a trie;
+// leaf writes the leaves, in a form of its own, and label the entries of
+// chunks of a single segment.
+type trieBuilder[W ~uint32 | ~uint64] struct {
+	top, nodes []uint32
+	width      int // W's bits
+	maxLeaf    int // the most segments a leaf holds, 1..maxLeaf
+	label      func(l uint16) uint32
+	leaf       func(segs []run[W], lo W) uint32
+	err        error
 }
 
-func compileLUT[W ~uint32 | ~uint64](segs []run[W], leaf int) (lut[W], error) {
+func newTrieBuilder[W ~uint32 | ~uint64](maxLeaf int) *trieBuilder[W] {
 	var zero W
-	b := &lutBuilder[W]{width: int(unsafe.Sizeof(zero)) * 8, leaf: leaf}
+	return &trieBuilder[W]{width: int(unsafe.Sizeof(zero)) * 8, maxLeaf: maxLeaf}
+}
+
+func (b *trieBuilder[W]) build(segs []run[W]) {
 	b.top = make([]uint32, 1<<16)
 	shift := uint(b.width - 16)
 	j := 0 // the segment holding the current chunk's start
@@ -78,32 +85,45 @@ func compileLUT[W ~uint32 | ~uint64](segs []run[W], leaf int) (lut[W], error) {
 		}
 		b.top[i] = b.chunk(segs[j:k], lo, 16)
 	}
-	return b.lut, b.err
 }
 
-// chunk compiles the segments of the chunk starting at lo of the given
-// prefix length; segs[0] holds lo, and every other segment starts inside.
-func (b *lutBuilder[W]) chunk(segs []run[W], lo W, depth int) uint32 {
-	if len(segs) == 1 {
-		return kindLabel<<30 | uint32(segs[0].label)
-	}
-	// A chunk of the last level is a single key, so one segment: every leaf
-	// is at most b.leaf long.
-	if len(segs) <= b.leaf {
-		off := len(b.ents)
+func compileLUT[W ~uint32 | ~uint64](segs []run[W], leaf int) (lut[W], error) {
+	b := newTrieBuilder[W](leaf)
+	var ents []W
+	low := W(1)<<uint(b.width-16) - 1
+	b.label = func(l uint16) uint32 { return kindLabel<<30 | uint32(l) }
+	b.leaf = func(segs []run[W], lo W) uint32 {
+		off := len(ents)
 		if off+len(segs) > leafMask+1 {
 			b.err = errTooLarge
 			return 0
 		}
-		low := W(1)<<uint(b.width-16) - 1
 		for i, s := range segs {
 			k := s.start
 			if i == 0 {
 				k = lo
 			}
-			b.ents = append(b.ents, (k&low)<<16|W(s.label))
+			ents = append(ents, (k&low)<<16|W(s.label))
 		}
 		return kindLeaf<<30 | uint32(len(segs)-1)<<leafBits | uint32(off)
+	}
+	b.build(segs)
+	// Padding, so that a leaf's search may take a whole array of leaf
+	// entries wherever the leaf lies.
+	ents = append(ents, make([]W, leaf)...)
+	return lut[W]{b.top, b.nodes, ents}, b.err
+}
+
+// chunk compiles the segments of the chunk starting at lo of the given
+// prefix length; segs[0] holds lo, and every other segment starts inside.
+func (b *trieBuilder[W]) chunk(segs []run[W], lo W, depth int) uint32 {
+	if len(segs) == 1 {
+		return b.label(segs[0].label)
+	}
+	// A chunk of the last level is a single key, so one segment: every leaf
+	// is at most b.maxLeaf long.
+	if len(segs) <= b.maxLeaf {
+		return b.leaf(segs, lo)
 	}
 	stride := min(max(bits.Len(uint(len(segs))), 4), maxStride, b.width-depth)
 	off := len(b.nodes)
@@ -133,52 +153,164 @@ func (b *lutBuilder[W]) chunk(segs []run[W], lo W, depth int) uint32 {
 // not a label; the caller reads the top level itself, so that the common
 // case of a label there costs no call. They are written out for each width
 // so that every shift is a constant.
+//
+// Their leaf search takes a fixed number of steps, the same for every leaf
+// (5 for leaf4, 4 for leaf6), each a conditional move: the reads past the
+// leaf's last entry are clamped to it, which keeps the entries seen sorted,
+// and so does not change the answer. A loop that stopped at the leaf's
+// length would mispredict its exit whenever leaf lengths vary, and a
+// mispredicted branch costs more than the steps it saves. The steps are
+// written as arithmetic (a borrow for "greater than", minU) because the
+// compiler turns the if-statement form into branches here.
+
+// minU returns min(a, b) without a branch.
+func minU(a, b uint) uint {
+	_, over := bits.Sub(b, a, 0) // 1 if a > b
+	return a - (a-b)&-over
+}
 
 func descend32(t *lut[a4], e uint32, k a4) uint16 {
 	for shift := uint(16); e>>30 == kindNode; {
 		s := uint(e>>nodeBits&15) + 1
 		shift -= s
-		e = t.nodes[e&nodeMask+uint32(k>>shift)&(1<<s-1)]
+		// The masks tell the compiler that the shifts are in range.
+		e = t.nodes[e&nodeMask+uint32(k>>(shift&63))&(1<<(s&31)-1)]
 	}
 	if e>>30 == kindLabel {
 		return uint16(e)
 	}
-	ents := t.ents[e&leafMask:]
-	n := int(e>>leafBits&63) + 1
-	ents = ents[:n]
+	last := uint(e >> leafBits & 63) // the leaf's length less one, < leaf4
+	off := e & leafMask
+	w := (*[leaf4]a4)(t.ents[off : off+leaf4]) // ents is padded
 	x := k<<16 | 0xffff
-	// Branch-free binary search for the last entry ≤ x; ents[0] always is.
-	base := 0
-	for n > 1 {
-		half := n >> 1
-		if ents[base+half] <= x {
-			base += half
-		}
-		n -= half
-	}
-	return uint16(ents[base])
+	b := step4(w, x, 0, 16, last) // the last entry ≤ x; w[0] always is
+	b = step4(w, x, b, 8, last)
+	b = step4(w, x, b, 4, last)
+	b = step4(w, x, b, 2, last)
+	b = step4(w, x, b, 1, last)
+	return uint16(w[minU(b, last)&(leaf4-1)])
+}
+
+// step4 is one step of descend32's search: b+half if the entry there
+// (clamped to the leaf) is ≤ x, else b.
+func step4(w *[leaf4]a4, x a4, b, half, last uint) uint {
+	_, gt := bits.Sub32(uint32(x), uint32(w[minU(b+half, last)&(leaf4-1)]), 0)
+	return b + half&^-uint(gt)
 }
 
 func descend64(t *lut[uint64], e uint32, k uint64) uint16 {
 	for shift := uint(48); e>>30 == kindNode; {
 		s := uint(e>>nodeBits&15) + 1
 		shift -= s
-		e = t.nodes[e&nodeMask+uint32(k>>shift)&(1<<s-1)]
+		// The masks tell the compiler that the shifts are in range.
+		e = t.nodes[e&nodeMask+uint32(k>>(shift&63))&(1<<(s&31)-1)]
 	}
 	if e>>30 == kindLabel {
 		return uint16(e)
 	}
-	ents := t.ents[e&leafMask:]
-	n := int(e>>leafBits&63) + 1
-	ents = ents[:n]
+	last := uint(e >> leafBits & 63) // < leaf6
+	off := e & leafMask
+	w := (*[leaf6]uint64)(t.ents[off : off+leaf6])
 	x := k<<16 | 0xffff
-	base := 0
-	for n > 1 {
-		half := n >> 1
-		if ents[base+half] <= x {
-			base += half
+	b := step6(w, x, 0, 8, last)
+	b = step6(w, x, b, 4, last)
+	b = step6(w, x, b, 2, last)
+	b = step6(w, x, b, 1, last)
+	return uint16(w[minU(b, last)&(leaf6-1)])
+}
+
+func step6(w *[leaf6]uint64, x uint64, b, half, last uint) uint {
+	_, gt := bits.Sub64(x, w[minU(b+half, last)&(leaf6-1)], 0)
+	return b + half&^-uint(gt)
+}
+
+// A bitLUT is the membership form of a lut for IPv4: the same trie over a
+// partition into runs that alternate between in and out, whose leaves hold
+// only the boundaries, as their low 16 bits (the bits below the top level).
+// Whether an address is in is the parity of the number of boundaries at or
+// before it, from the leaf's first run. Every leaf is 32 keys, one aligned
+// 64-byte line, the real ones followed by copies of the last: a search
+// reads one line and takes five fixed steps without clamping its reads.
+//
+//   - a label entry (kind 0) is 1 for a chunk inside, 0 for one outside;
+//   - a leaf entry (kind 1) holds in bit 29 whether the chunk's first run is
+//     in, the number of boundaries inside the chunk (1 to 32, less one, in
+//     bits 24–28) and the leaf's index in keys, in lines;
+//   - a node entry is a lut's.
+type bitLUT struct {
+	top   []uint32 // 1<<16 entries, empty for the zero bitLUT
+	nodes []uint32
+	keys  []uint16 // leaves of bitLeaf keys, the first at a 64-byte boundary
+}
+
+const bitLeaf = 32 // the keys of a bitLUT leaf: 64 bytes
+
+// compileBitLUT compiles a partition of the IPv4 space into runs labelled 0
+// (in) and labelNone (out), alternating.
+func compileBitLUT(segs []run[a4]) (bitLUT, error) {
+	b := newTrieBuilder[a4](bitLeaf + 1) // a leaf's first run starts at the chunk: no key
+	var leaves [][bitLeaf]uint16
+	in := func(l uint16) uint32 {
+		if l == labelNone {
+			return 0
 		}
-		n -= half
+		return 1
 	}
-	return uint16(ents[base])
+	b.label = in
+	b.leaf = func(segs []run[a4], _ a4) uint32 {
+		off := len(leaves)
+		if off > leafMask {
+			b.err = errTooLarge
+			return 0
+		}
+		var w [bitLeaf]uint16
+		for i := range w {
+			w[i] = uint16(segs[min(i+1, len(segs)-1)].start)
+		}
+		leaves = append(leaves, w)
+		return kindLeaf<<30 | in(segs[0].label)<<29 | uint32(len(segs)-2)<<leafBits | uint32(off)
+	}
+	b.build(segs)
+	// One allocation, aligned: Go aligns large objects to pages, small
+	// ones only to their size class.
+	const line = bitLeaf * 2
+	buf := make([]uint16, (len(leaves)+1)*bitLeaf)
+	skip := (line - int(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))%line) % line / 2
+	keys := buf[skip : skip+len(leaves)*bitLeaf]
+	for i, w := range leaves {
+		copy(keys[i*bitLeaf:], w[:])
+	}
+	return bitLUT{b.top, b.nodes, keys}, b.err
+}
+
+// contains finishes a lookup of k whose top-level entry e is not a label.
+func (t *bitLUT) contains(e uint32, k a4) bool {
+	for shift := uint(16); e>>30 == kindNode; {
+		s := uint(e>>nodeBits&15) + 1
+		shift -= s
+		e = t.nodes[e&nodeMask+uint32(k>>(shift&63))&(1<<(s&31)-1)]
+	}
+	if e>>30 == kindLabel {
+		return e == 1
+	}
+	off := uint(e&leafMask) * bitLeaf
+	w := (*[bitLeaf]uint16)(t.keys[off : off+bitLeaf])
+	x := uint32(uint16(k))
+	// c: the number of keys ≤ x, padding included, by a branch-free
+	// binary search over the 32 sorted keys.
+	c := stepCount(w, x, 0, 16)
+	c = stepCount(w, x, c, 8)
+	c = stepCount(w, x, c, 4)
+	c = stepCount(w, x, c, 2)
+	c = stepCount(w, x, c, 1)
+	_, gt := bits.Sub32(x, uint32(w[c&(bitLeaf-1)]), 0)
+	c += 1 - uint(gt)
+	c = minU(c, uint(e>>leafBits&31)+1) // without the padding
+	return (e>>29^uint32(c))&1 == 1
+}
+
+// stepCount adds half to c if the key before c+half is ≤ x.
+func stepCount(w *[bitLeaf]uint16, x uint32, c, half uint) uint {
+	_, gt := bits.Sub32(x, uint32(w[(c+half-1)&(bitLeaf-1)]), 0)
+	return c + half&^-uint(gt)
 }

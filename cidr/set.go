@@ -35,15 +35,22 @@ type Set struct {
 	v4 []r4
 	v6 []r6
 
-	tab *Table // the lookup table of a compiled Set, or nil; see Compile
+	tab *setTable // the lookup table of a compiled Set, or nil; see Compile
 }
 
 // Contains reports whether the set holds addr: a table lookup for a set
 // returned by [Set.Compile] and its copies, a binary search over the ranges
 // otherwise.
 func (s Set) Contains(addr netip.Addr) bool {
-	if s.tab != nil {
-		return s.tab.Contains(addr)
+	if t := s.tab; t != nil {
+		// As Table.Lookup, for the same reasons.
+		if addr.Is4() {
+			return t.contains4(key4(addr))
+		}
+		if e := t.v6.top6[top16(addr)]; e < labelFine {
+			return e == 0
+		}
+		return t.contains(addr)
 	}
 	if addr.Is4In6() {
 		addr = addr.Unmap()

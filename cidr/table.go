@@ -44,9 +44,17 @@ const (
 // lookup reads the top-level entry, in dense regions one to three node
 // entries, and a leaf of at most two cache lines.
 type Table struct {
-	v4   lut[a4]
-	v6   lut[uint64]
-	fine []run[a6] // the runs of the /64s split in their low 64 bits
+	// top6 is v6.top as an array, nil for the zero Table: Lookup reads
+	// it without a bounds check, and answers from it alone for most IPv6
+	// addresses, before any call. Its entry 0 is
+	// labelFine, so that ::/16, where IPv4, IPv4-mapped and invalid
+	// addresses fall (As16 gives them zeros there), takes the slow path;
+	// zero6 is the real entry.
+	top6  *[1 << 16]uint32
+	zero6 uint32
+	v4    lut[a4]
+	v6    lut[uint64]
+	fine  []run[a6] // the runs of the /64s split in their low 64 bits
 }
 
 // A run is a start and a label, in a partition of an address space sorted by
@@ -59,34 +67,85 @@ type run[K any] struct {
 // Lookup returns the label of addr and true, or 0 and false when no entry of
 // the table holds addr.
 func (t *Table) Lookup(addr netip.Addr) (label uint16, ok bool) {
-	var l uint16
-	switch {
-	case addr.Is4() || addr.Is4In6():
-		if len(t.v4.top) == 0 {
-			return 0, false
+	if addr.Is4() {
+		return t.lookup4(key4(addr))
+	}
+	// An IPv6 address whose /16 has one label (most of the IPv6 space,
+	// which is mostly empty) is answered from one load, without a call.
+	// (Lookup is too large to be inlined: any call to an out-of-line slow
+	// path costs 57 of the inliner's budget of 80, and reading a
+	// netip.Addr's bytes the rest.)
+	if t.top6 != nil {
+		if e := t.top6[top16(addr)]; e < labelFine {
+			if e == labelNone {
+				return 0, false
+			}
+			return uint16(e), true
 		}
-		k := from4(addr)
-		e := t.v4.top[k>>16]
-		l = uint16(e)
-		if e>>30 != kindLabel {
-			l = descend32(&t.v4, e, k)
-		}
-	case addr.Is6():
-		if len(t.v6.top) == 0 {
-			return 0, false
-		}
-		b := addr.As16()
-		k := binary.BigEndian.Uint64(b[:8])
-		e := t.v6.top[k>>48]
-		l = uint16(e)
-		if e>>30 != kindLabel {
-			l = descend64(&t.v6, e, k)
-		}
-		if l == labelFine {
-			l = t.lookupFine(a6{k, binary.BigEndian.Uint64(b[8:])})
-		}
-	default:
+	}
+	return t.lookup(addr)
+}
+
+// top16 returns the first 16 bits of addr's 16-byte form. It indexes the
+// bytes of As16 where they are stored rather than copying the array: the
+// copy, a 16-byte load of two 8-byte stores, defeats store forwarding and
+// costs more than the rest of a lookup.
+func top16(addr netip.Addr) uint16 {
+	return uint16(addr.As16()[0])<<8 | uint16(addr.As16()[1])
+}
+
+// key4 returns an IPv4 or IPv4-mapped address as a number, kept in
+// registers (from4 is too large to be inlined).
+func key4(addr netip.Addr) a4 {
+	b := addr.As4()
+	return a4(binary.BigEndian.Uint32(b[:]))
+}
+
+// key6 returns an IPv6 address as a number. It reads AsSlice, not a copy
+// of As16 (see top16).
+func key6(addr netip.Addr) a6 {
+	b := addr.AsSlice()
+	return a6{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:16])}
+}
+
+func (t *Table) lookup4(k a4) (label uint16, ok bool) {
+	if len(t.v4.top) == 0 {
 		return 0, false
+	}
+	e := t.v4.top[k>>16]
+	l := uint16(e)
+	if e>>30 != kindLabel {
+		l = descend32(&t.v4, e, k)
+	}
+	if l == labelNone {
+		return 0, false
+	}
+	return l, true
+}
+
+// lookup is Lookup's slow path for all but IPv4: IPv4-mapped addresses,
+// ::/16, the /16s that hold more than one label, and invalid addresses.
+func (t *Table) lookup(addr netip.Addr) (label uint16, ok bool) {
+	if !addr.Is6() {
+		return 0, false
+	}
+	if addr.Is4In6() {
+		return t.lookup4(key4(addr))
+	}
+	if len(t.v6.top) == 0 {
+		return 0, false
+	}
+	k := key6(addr)
+	e := t.v6.top[k.hi>>48]
+	if k.hi>>48 == 0 {
+		e = t.zero6
+	}
+	l := uint16(e)
+	if e>>30 != kindLabel {
+		l = descend64(&t.v6, e, k.hi)
+	}
+	if l == labelFine {
+		l = t.lookupFine(k)
 	}
 	if l == labelNone {
 		return 0, false
@@ -328,12 +387,23 @@ func compileTable(p4 []run[a4], p6 []run[a6]) (*Table, error) {
 	if t.v4, err = compileLUT(p4, leaf4); err != nil {
 		return nil, err
 	}
-	coarse, fine := split64(p6)
-	t.fine = fine
-	if t.v6, err = compileLUT(coarse, leaf6); err != nil {
+	if err := t.compile6(p6); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// compile6 compiles t's IPv6 partition.
+func (t *Table) compile6(p6 []run[a6]) error {
+	coarse, fine := split64(p6)
+	v6, err := compileLUT(coarse, leaf6)
+	if err != nil {
+		return err
+	}
+	t.v6, t.fine = v6, fine
+	t.top6 = (*[1 << 16]uint32)(t.v6.top)
+	t.zero6, t.top6[0] = t.top6[0], labelFine
+	return nil
 }
 
 // split64 divides an IPv6 partition into a partition of the high 64 bits,
@@ -381,13 +451,57 @@ func (s Set) Compile() Set {
 	if s.tab != nil {
 		return s
 	}
-	t, err := compileTable(setRuns(s.v4), setRuns(s.v6))
-	if err != nil {
-		// Over 16 million ranges: keep the binary search.
+	t := new(setTable)
+	var err error
+	if t.v4, err = compileBitLUT(setRuns(s.v4)); err != nil {
+		return s // over 16 million ranges: keep the binary search
+	}
+	if err := t.v6.compile6(setRuns(s.v6)); err != nil {
 		return s
 	}
 	s.tab = t
 	return s
+}
+
+// A setTable is the lookup table of a compiled Set: for IPv4 a bitLUT, for
+// IPv6 a Table that labels the Set's addresses 0 (IPv6 sets have too few
+// boundaries for a membership form of their own to pay: see bitLUT).
+type setTable struct {
+	v4 bitLUT
+	v6 Table // IPv6 only
+}
+
+// contains4 reports whether the set holds k.
+func (t *setTable) contains4(k a4) bool {
+	e := t.v4.top[k>>16]
+	if e>>30 == kindLabel {
+		return e == 1
+	}
+	return t.v4.contains(e, k)
+}
+
+// contains is Set.Contains's slow path for all but IPv4 (see Table.lookup).
+func (t *setTable) contains(addr netip.Addr) bool {
+	if !addr.Is6() {
+		return false
+	}
+	if addr.Is4In6() {
+		return t.contains4(key4(addr))
+	}
+	v6 := &t.v6
+	k := key6(addr)
+	e := v6.v6.top[k.hi>>48]
+	if k.hi>>48 == 0 {
+		e = v6.zero6
+	}
+	l := uint16(e)
+	if e>>30 != kindLabel {
+		l = descend64(&v6.v6, e, k.hi)
+	}
+	if l == labelFine {
+		l = v6.lookupFine(k)
+	}
+	return l == 0
 }
 
 // setRuns returns the partition of a canonical range list: label 0 inside,

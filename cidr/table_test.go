@@ -3,7 +3,9 @@ package cidr
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
+	"unsafe"
 
 	"go4.org/netipx"
 )
@@ -309,6 +311,91 @@ func TestTableOfSets(t *testing.T) {
 	}
 }
 
+// TestCompiledSetDense fills single chunks with many ranges, so that the
+// compiled form's nodes, full 32-key leaves and their padding are all
+// exercised, and checks Contains against the uncompiled Set and netipx.
+func TestCompiledSetDense(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(13, 14))
+	for _, c := range []struct {
+		name      string
+		base      string
+		from, top int // randomized bits and the prefix lengths used
+		n         int // prefixes
+	}{
+		{"v4 /16", "10.1.0.0", 16, 32, 3000},
+		{"v4 /24", "10.1.2.0", 24, 32, 200},
+		{"v4 /8", "10.0.0.0", 8, 32, 3000},
+		{"v4 whole", "0.0.0.0", 0, 32, 3000},
+		{"v4 32 ranges", "10.1.0.0", 16, 22, 40},
+		{"v6 /16", "2a00::", 16, 64, 2000},
+		{"v6 low bits", "2001:db8::1:0:0:0", 64, 128, 2000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			base := netip.MustParseAddr(c.base)
+			var b Builder
+			var nb netipx.IPSetBuilder
+			for range c.n {
+				a := base.AsSlice()
+				for i := c.from; i < len(a)*8; i++ {
+					if rnd.IntN(2) == 0 {
+						a[i/8] ^= 1 << (7 - i%8)
+					}
+				}
+				addr, _ := netip.AddrFromSlice(a)
+				p := netip.PrefixFrom(addr, c.top-rnd.IntN(c.top-c.from+1)).Masked()
+				b.AddPrefix(p)
+				nb.AddPrefix(p)
+			}
+			s, err := b.Set()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns, _ := nb.IPSet()
+			cs := s.Compile()
+			var pairs []pair
+			for _, p := range s.Prefixes() {
+				pairs = append(pairs, pair{p, 0})
+			}
+			for _, a := range probes(rnd, pairs, 20000) {
+				want := ns.Contains(a.Unmap())
+				if got := cs.Contains(a); got != want {
+					t.Fatalf("compiled Contains(%v) = %v, want %v", a, got, want)
+				}
+				if got := s.Contains(a); got != want {
+					t.Fatalf("Contains(%v) = %v, want %v", a, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestBitLUTLeavesAligned checks that every leaf of a compiled Set's IPv4
+// table is one 64-byte line and that leaves are padded with their last key.
+func TestBitLUTLeavesAligned(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(15, 16))
+	var b Builder
+	for range 20000 {
+		v := rnd.Uint32()
+		b.AddPrefix(netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 16+rnd.IntN(17)).Masked())
+	}
+	s, err := b.Set()
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := s.Compile().tab.v4.keys
+	if len(keys) == 0 || len(keys)%bitLeaf != 0 {
+		t.Fatalf("%d keys, not whole leaves", len(keys))
+	}
+	if p := uintptr(unsafe.Pointer(&keys[0])); p%64 != 0 {
+		t.Errorf("keys at %#x, not on a 64-byte line", p)
+	}
+	for i := 0; i < len(keys); i += bitLeaf {
+		if !slices.IsSorted(keys[i : i+bitLeaf]) {
+			t.Fatalf("leaf %d not sorted: %v", i/bitLeaf, keys[i:i+bitLeaf])
+		}
+	}
+}
+
 func TestTableRangeAndSetLabels(t *testing.T) {
 	var b TableBuilder
 	b.AddRange(netipx.MustParseIPRange("10.0.0.1-10.0.1.5"), 1)
@@ -415,6 +502,43 @@ func FuzzTable(f *testing.F) {
 			wl, wok := oracle(pairs, a)
 			if gl != wl || gok != wok {
 				t.Fatalf("Lookup(%v) = %d, %v; want %d, %v\npairs %v", a, gl, gok, wl, wok, pairs)
+			}
+		}
+	})
+}
+
+// FuzzCompiledSet decodes the input into prefixes and checks the compiled
+// Set's Contains against the uncompiled Set's binary search on every probe.
+func FuzzCompiledSet(f *testing.F) {
+	f.Add([]byte{4, 10, 0, 0, 0, 8, 4, 10, 1, 0, 0, 16})
+	f.Add([]byte{4, 10, 1, 2, 0, 24, 4, 10, 1, 2, 128, 25, 4, 10, 1, 3, 0, 32, 4, 10, 1, 4, 7, 32})
+	f.Add([]byte{6, 0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 0, 104})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var b Builder
+		var pairs []pair
+		for len(data) > 0 && len(pairs) < 64 {
+			n := 4
+			if data[0]&1 == 0 {
+				n = 16
+			}
+			if len(data) < 1+n+1 {
+				break
+			}
+			a, _ := netip.AddrFromSlice(data[1 : 1+n])
+			p := netip.PrefixFrom(a, int(data[1+n])%(a.BitLen()+1)).Masked()
+			b.AddPrefix(p)
+			pairs = append(pairs, pair{p, 0})
+			data = data[2+n:]
+		}
+		s, err := b.Set()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := s.Compile()
+		rnd := rand.New(rand.NewPCG(2, uint64(len(pairs))))
+		for _, a := range probes(rnd, pairs, 20) {
+			if got, want := c.Contains(a), s.Contains(a); got != want {
+				t.Fatalf("compiled Contains(%v) = %v, the Set's %v\nprefixes %v", a, got, want, pairs)
 			}
 		}
 	})
