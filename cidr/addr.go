@@ -79,15 +79,11 @@ func (a a6) or(b a6) a6 { return a6{a.hi | b.hi, a.lo | b.lo} }
 
 func (a a6) andNot(b a6) a6 { return a6{a.hi &^ b.hi, a.lo &^ b.lo} }
 
-func from4(a netip.Addr) a4 {
-	b := a.As4()
-	return a4(uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]))
-}
+// from4 and from6 are key4 and key6 (table.go), which read the address
+// without the array copy that stalls store forwarding.
+func from4(a netip.Addr) a4 { return key4(a) }
 
-func from6(a netip.Addr) a6 {
-	b := a.As16()
-	return a6{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])}
-}
+func from6(a netip.Addr) a6 { return key6(a) }
 
 func (a a4) addr() netip.Addr {
 	return netip.AddrFrom4([4]byte{byte(a >> 24), byte(a >> 16), byte(a >> 8), byte(a)})
