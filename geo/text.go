@@ -126,28 +126,16 @@ func ReadCSV(ctx context.Context, name string, r io.Reader, opts *Options) (*DB,
 		return nil, err
 	}
 	l.reportOverlaps()
-	lr := newLineReader(r)
-	for {
-		b, ok := lr.next()
-		if !ok {
-			break
-		}
-		if err := l.tick(); err != nil {
-			return nil, fmt.Errorf("geo: %s: %w", name, err)
-		}
+	return l.readLines(name, r, func(line int, b []byte) (lo, hi netip.Addr, cc Country, skip bool, err error) {
 		f := bytes.SplitN(b, []byte{','}, 4)
 		if len(f) < 3 {
-			if l.lineError(name, lr.line, b, fmt.Errorf("%w: want first,last,country", ErrFields)) != nil {
-				break
-			}
-			continue
+			return lo, hi, cc, false, fmt.Errorf("%w: want first,last,country", ErrFields)
 		}
 		lo, err1 := parseAddr(bytes.TrimSpace(f[0]))
 		hi, err2 := parseAddr(bytes.TrimSpace(f[1]))
-		if err1 != nil && lr.line == 1 && l.info.Networks == 0 {
-			continue // a header
+		if err1 != nil && line == 1 && l.info.Networks == 0 {
+			return lo, hi, cc, true, nil // a header
 		}
-		var err error
 		cc, ok := parseCode(string(bytes.TrimSpace(f[2])))
 		switch {
 		case err1 != nil:
@@ -159,22 +147,8 @@ func ReadCSV(ctx context.Context, name string, r io.Reader, opts *Options) (*DB,
 		case !ok:
 			err = fmt.Errorf("%w: %q", ErrUnknownCountry, bytes.TrimSpace(f[2]))
 		}
-		if err != nil {
-			if l.lineError(name, lr.line, b, err) != nil {
-				break
-			}
-			continue
-		}
-		lb, err := l.label(cc, "", name)
-		if err != nil {
-			return nil, err
-		}
-		l.addRange(lo, hi, lb, lr.line)
-	}
-	if err := lr.err(); err != nil {
-		l.errorf(fmt.Errorf("geo: %s:%d: %w", name, lr.line+1, err))
-	}
-	return l.finish()
+		return lo, hi, cc, false, err
+	})
 }
 
 // LoadZoneDir reads a directory of per-country prefix lists, one file per
@@ -318,6 +292,40 @@ func ReadRIR(ctx context.Context, name string, r io.Reader, opts *Options) (*DB,
 		return nil, err
 	}
 	l.reportOverlaps()
+	return l.readLines(name, r, func(line int, b []byte) (lo, hi netip.Addr, cc Country, skip bool, err error) {
+		f := bytes.Split(b, []byte{'|'})
+		if len(f) >= 6 && (string(f[1]) == "*" || string(f[5]) == "summary") {
+			return lo, hi, cc, true, nil // summary line
+		}
+		if len(f) >= 2 && len(f[0]) > 0 && f[0][0] >= '0' && f[0][0] <= '9' {
+			return lo, hi, cc, true, nil // version line: 2|ripencc|serial|records|...
+		}
+		if len(f) < 7 {
+			return lo, hi, cc, false, fmt.Errorf("%w: want registry|cc|type|start|value|date|status", ErrFields)
+		}
+		typ, status := string(f[2]), string(f[6])
+		if typ != "ipv4" && typ != "ipv6" {
+			return lo, hi, cc, true, nil // asn
+		}
+		if status != "allocated" && status != "assigned" {
+			return lo, hi, cc, true, nil // available, reserved: no country
+		}
+		lo, hi, err = rirRange(typ, f[3], f[4])
+		if err == nil {
+			var ok bool
+			if cc, ok = parseCode(string(f[1])); !ok {
+				err = fmt.Errorf("%w: %q", ErrUnknownCountry, f[1])
+			}
+		}
+		return lo, hi, cc, false, err
+	})
+}
+
+// readLines is the loop the line-oriented readers share: it hands each
+// line to parse, which says whether to skip it or what network and
+// country it holds; a bad line is recorded as a file:line error (the
+// loader says when to stop), the rest are added. It ends the load.
+func (l *loader) readLines(name string, r io.Reader, parse func(line int, b []byte) (lo, hi netip.Addr, cc Country, skip bool, err error)) (*DB, error) {
 	lr := newLineReader(r)
 	for {
 		b, ok := lr.next()
@@ -327,33 +335,9 @@ func ReadRIR(ctx context.Context, name string, r io.Reader, opts *Options) (*DB,
 		if err := l.tick(); err != nil {
 			return nil, fmt.Errorf("geo: %s: %w", name, err)
 		}
-		f := bytes.Split(b, []byte{'|'})
-		if len(f) >= 6 && (string(f[1]) == "*" || string(f[5]) == "summary") {
-			continue // summary line
-		}
-		if len(f) >= 2 && len(f[0]) > 0 && f[0][0] >= '0' && f[0][0] <= '9' {
-			continue // version line: 2|ripencc|serial|records|...
-		}
-		if len(f) < 7 {
-			if l.lineError(name, lr.line, b, fmt.Errorf("%w: want registry|cc|type|start|value|date|status", ErrFields)) != nil {
-				break
-			}
+		lo, hi, cc, skip, err := parse(lr.line, b)
+		if skip {
 			continue
-		}
-		typ, status := string(f[2]), string(f[6])
-		if typ != "ipv4" && typ != "ipv6" {
-			continue // asn
-		}
-		if status != "allocated" && status != "assigned" {
-			continue // available, reserved: no country
-		}
-		lo, hi, err := rirRange(typ, f[3], f[4])
-		var cc Country
-		if err == nil {
-			var ok bool
-			if cc, ok = parseCode(string(f[1])); !ok {
-				err = fmt.Errorf("%w: %q", ErrUnknownCountry, f[1])
-			}
 		}
 		if err != nil {
 			if l.lineError(name, lr.line, b, err) != nil {
