@@ -142,6 +142,17 @@ func (b *Builder) rangeOp(r netipx.IPRange, add bool) {
 			return
 		}
 	}
+	if lo.Is6() && hi.Is6() && !lo.Is4In6() && !hi.Is4In6() && lo.Zone() == "" && hi.Zone() == "" {
+		if r := (r6{from6(lo), from6(hi)}); !r.hi.less(r.lo) {
+			b.switchTo(add)
+			if add {
+				b.add6.push(r)
+			} else {
+				b.rem6.push(r)
+			}
+			return
+		}
+	}
 	if !r.IsValid() {
 		// netipx rejects mixed-family ranges, but a mapped bound paired with
 		// an IPv4 one is fine for us once both are unmapped.
