@@ -368,15 +368,16 @@ func (s *Server) addrAdd(m *addrMenu, menu string, cmd *Command, r *reply) {
 	}
 }
 
-// addrSet handles set, unset, enable and disable on address-list entries.
-// Entries are changed one id at a time; the first failure traps and stops.
-func (s *Server) addrSet(m *addrMenu, menu, verb string, cmd *Command, r *reply) {
-	list, ok := ids(cmd)
+// setChanges reads the ids and the property changes of a set, unset,
+// enable or disable command, the same in every menu; on a missing argument
+// it traps and reports !ok.
+func setChanges(verb string, cmd *Command, r *reply) (list []string, changes []Arg, ok bool) {
+	list, ok = ids(cmd)
 	if !ok {
 		r.trapDone(-1, trapMissing+"numbers")
-		return
+		return nil, nil, false
 	}
-	changes := cmd.Args
+	changes = cmd.Args
 	switch verb {
 	case "enable":
 		changes = []Arg{{"disabled", "no"}}
@@ -386,9 +387,19 @@ func (s *Server) addrSet(m *addrMenu, menu, verb string, cmd *Command, r *reply)
 		vn, ok := cmd.Arg("value-name")
 		if !ok {
 			r.trapDone(-1, trapMissing+"value-name")
-			return
+			return nil, nil, false
 		}
 		changes = []Arg{{"!" + vn, ""}}
+	}
+	return list, changes, true
+}
+
+// addrSet handles set, unset, enable and disable on address-list entries.
+// Entries are changed one id at a time; the first failure traps and stops.
+func (s *Server) addrSet(m *addrMenu, menu, verb string, cmd *Command, r *reply) {
+	list, changes, ok := setChanges(verb, cmd, r)
+	if !ok {
+		return
 	}
 	for _, a := range changes {
 		k := strings.TrimPrefix(a.Key, "!")
@@ -589,24 +600,9 @@ func (s *Server) natAdd(m *natMenu, menu string, cmd *Command, r *reply) {
 }
 
 func (s *Server) natSet(m *natMenu, menu, verb string, cmd *Command, r *reply) {
-	list, ok := ids(cmd)
+	list, changes, ok := setChanges(verb, cmd, r)
 	if !ok {
-		r.trapDone(-1, trapMissing+"numbers")
 		return
-	}
-	changes := cmd.Args
-	switch verb {
-	case "enable":
-		changes = []Arg{{"disabled", "no"}}
-	case "disable":
-		changes = []Arg{{"disabled", "yes"}}
-	case "unset":
-		vn, ok := cmd.Arg("value-name")
-		if !ok {
-			r.trapDone(-1, trapMissing+"value-name")
-			return
-		}
-		changes = []Arg{{"!" + vn, ""}}
 	}
 	for _, sid := range list {
 		id, _ := parseID(sid)
