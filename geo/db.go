@@ -280,19 +280,23 @@ func (db *DB) collect(want []bool) cidr.Set {
 const parallelEntries = 1 << 16
 
 // collectSets returns the addresses of each group of labels (group[label],
-// none if negative). The families are independent until the end, so with
-// a large table they are collected on two goroutines, each with its own
-// builders, and joined by Union, which for disjoint families shares the
-// two halves without copying.
+// none if negative). The table yields each group's runs in address order,
+// so a cidr.Appender per group builds its set without sorting, in storage
+// reserved up front (growing it cost as much as the appending). The
+// families are independent until the end, so with a large table they are
+// collected on two goroutines and joined by Union, which for disjoint
+// families shares the two halves without copying.
 func (db *DB) collectSets(group []int32, n int) []cidr.Set {
-	b4 := make([]cidr.Builder, n)
-	b6 := make([]cidr.Builder, n)
 	s4 := make([]cidr.Set, n)
 	s6 := make([]cidr.Set, n)
 	v6 := func() {
-		runs6(&db.t6, group, func(g int32, r netipx.IPRange) { b6[g].AddRange(r) })
-		for g := range b6 {
-			s6[g], _ = b6[g].Set() // valid by construction
+		a := make([]cidr.Appender, n)
+		for g, m := range maxRuns(&db.t6, group, n) {
+			a[g].Grow(0, m)
+		}
+		runs6(&db.t6, group, func(g int32, lo, hi u128) { a[g].Append(lo.addr(), hi.addr()) })
+		for g := range a {
+			s6[g], _ = a[g].Set() // valid by construction
 		}
 	}
 	var wg sync.WaitGroup
@@ -301,9 +305,13 @@ func (db *DB) collectSets(group []int32, n int) []cidr.Set {
 	} else {
 		v6()
 	}
-	runs4(&db.t4, group, func(g int32, r netipx.IPRange) { b4[g].AddRange(r) })
-	for g := range b4 {
-		s4[g], _ = b4[g].Set()
+	a := make([]cidr.Appender, n)
+	for g, m := range maxRuns(&db.t4, group, n) {
+		a[g].Grow(m, 0)
+	}
+	runs4(&db.t4, group, func(g int32, lo, hi u32) { a[g].Append(lo.addr(), hi.addr()) })
+	for g := range a {
+		s4[g], _ = a[g].Set()
 	}
 	wg.Wait()
 	for g := range s4 {
@@ -312,14 +320,29 @@ func (db *DB) collectSets(group []int32, n int) []cidr.Set {
 	return s4
 }
 
+// maxRuns returns, for each of n groups, a bound on the runs runs4 and
+// runs6 emit for it: a group's run starts where an entry's label differs
+// from the one before, so it is at most the sum of its labels' runs, which
+// the table counts as it is built.
+func maxRuns[K key[K]](t *table[K], group []int32, n int) []int {
+	m := make([]int, n)
+	for l, c := range t.runs {
+		if g := group[l]; g >= 0 {
+			m[g] += c
+		}
+	}
+	return m
+}
+
 // runs4 calls emit with each maximal run of table entries whose labels
-// belong to one group (group[label], none if negative): the table keeps one
-// entry per network, a Set or a compiled table wants as few ranges as it
-// can get. Entries tile the address space, so a group's run goes on exactly
-// as long as the entries' group stays the same. It and runs6 are written
-// per family because a generic loop calls the key's methods indirectly,
-// and Sets runs it over every network of the database.
-func runs4(t *table[u32], group []int32, emit func(g int32, r netipx.IPRange)) {
+// belong to one group (group[label], none if negative), in address order:
+// the table keeps one entry per network, a Set or a compiled table wants
+// as few ranges as it can get. Entries tile the address space, so a
+// group's run goes on exactly as long as the entries' group stays the
+// same. It and runs6 are written per family because a generic loop calls
+// the key's methods indirectly, and Sets runs it over every network of the
+// database.
+func runs4(t *table[u32], group []int32, emit func(g int32, lo, hi u32)) {
 	cur, from := int32(-1), u32(0) // the open run: its group and first address
 	for _, p := range t.parts {
 		label := p.label[:len(p.start)]
@@ -329,17 +352,17 @@ func runs4(t *table[u32], group []int32, emit func(g int32, r netipx.IPRange)) {
 				continue
 			}
 			if cur >= 0 {
-				emit(cur, netipx.IPRangeFrom(from.addr(), (lo-1).addr()))
+				emit(cur, from, lo-1)
 			}
 			cur, from = g, lo
 		}
 	}
 	if cur >= 0 {
-		emit(cur, netipx.IPRangeFrom(from.addr(), (^u32(0)).addr()))
+		emit(cur, from, ^u32(0))
 	}
 }
 
-func runs6(t *table[u128], group []int32, emit func(g int32, r netipx.IPRange)) {
+func runs6(t *table[u128], group []int32, emit func(g int32, lo, hi u128)) {
 	cur, from := int32(-1), u128{}
 	for _, p := range t.parts {
 		label := p.label[:len(p.start)]
@@ -349,12 +372,12 @@ func runs6(t *table[u128], group []int32, emit func(g int32, r netipx.IPRange)) 
 				continue
 			}
 			if cur >= 0 {
-				emit(cur, netipx.IPRangeFrom(from.addr(), lo.pred().addr()))
+				emit(cur, from, lo.pred())
 			}
 			cur, from = g, lo
 		}
 	}
 	if cur >= 0 {
-		emit(cur, netipx.IPRangeFrom(from.addr(), u128{^uint64(0), ^uint64(0)}.addr()))
+		emit(cur, from, u128{^uint64(0), ^uint64(0)})
 	}
 }

@@ -62,14 +62,14 @@ func (db *DB) compile() {
 		b   cidr.TableBuilder
 		buf []netip.Prefix
 	)
-	add := func(g int32, r netipx.IPRange) {
-		buf = r.AppendPrefixes(buf[:0])
+	add := func(g int32, lo, hi netip.Addr) {
+		buf = netipx.IPRangeFrom(lo, hi).AppendPrefixes(buf[:0])
 		for _, p := range buf {
 			b.AddPrefix(p, uint16(g))
 		}
 	}
-	runs4(&db.t4, group, add)
-	runs6(&db.t6, group, add)
+	runs4(&db.t4, group, func(g int32, lo, hi u32) { add(g, lo.addr(), hi.addr()) })
+	runs6(&db.t6, group, func(g int32, lo, hi u128) { add(g, lo.addr(), hi.addr()) })
 	tab, err := b.Table()
 	if err != nil {
 		return // valid input by construction; keep the binary search if not
