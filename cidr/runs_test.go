@@ -290,7 +290,9 @@ func TestAppenderGrow(t *testing.T) {
 	const n = 1000
 	lo4 := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}) }
 	hi4 := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 9}) }
-	lo6 := func(i int) netip.Addr { return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 13: byte(i >> 8), 14: byte(i)}) }
+	lo6 := func(i int) netip.Addr {
+		return netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 13: byte(i >> 8), 14: byte(i)})
+	}
 	var a cidr.Appender
 	a.AppendPrefix(netip.MustParsePrefix("8.0.0.0/8"))
 	a.Grow(2*n, 2*n)
