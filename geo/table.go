@@ -18,7 +18,8 @@ import "slices"
 // full and none is empty; first[p] is part p's first start; every part has
 // a line slice exactly when lines is set; runs[l] is the number of entries
 // with label l whose predecessor has another label (the first entry
-// counts), and runs is no longer than one past the largest label.
+// counts), runs is no longer than one past the largest label, and last is
+// the last entry's label.
 //
 // A table is the single representation a DB keeps: lookups search it,
 // country sets are views built from it, and Explain finds the source's
@@ -28,8 +29,9 @@ type table[K key[K]] struct {
 	parts []part[K]
 	first []K
 	n     int
-	lines bool  // keep each entry's source line
-	runs  []int // per label, the runs of entries with that label
+	lines bool   // keep each entry's source line
+	runs  []int  // per label, the runs of entries with that label
+	last  uint16 // the last entry's label, if n > 0
 }
 
 type part[K any] struct {
@@ -56,11 +58,12 @@ func (t *table[K]) lineAt(i int) uint32 {
 
 // push appends an entry; its start must be above the last one's.
 func (t *table[K]) push(start K, label uint16, line uint32) {
-	if t.n == 0 || label != t.labelAt(t.n-1) {
+	if t.n == 0 || label != t.last {
 		if int(label) >= len(t.runs) {
 			t.runs = append(t.runs, make([]int, int(label)+1-len(t.runs))...)
 		}
 		t.runs[label]++
+		t.last = label
 	}
 	if t.n&(partLen-1) == 0 {
 		p := part[K]{start: make([]K, 0, partLen), label: make([]uint16, 0, partLen)}
