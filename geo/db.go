@@ -282,7 +282,9 @@ const parallelEntries = 1 << 16
 // collectSets returns the addresses of each group of labels (group[label],
 // none if negative). The table yields each group's runs in address order,
 // so a cidr.Appender per group builds its set without sorting, in storage
-// reserved up front (growing it cost as much as the appending). The
+// reserved up front: growing it cost as much as the appending. The count
+// comes from the table's run counts where those are exact, else from a
+// counting pass (a loose bound reserves, and then copies, too much). The
 // families are independent until the end, so with a large table they are
 // collected on two goroutines and joined by Union, which for disjoint
 // families shares the two halves without copying.
@@ -291,7 +293,12 @@ func (db *DB) collectSets(group []int32, n int) []cidr.Set {
 	s6 := make([]cidr.Set, n)
 	v6 := func() {
 		a := make([]cidr.Appender, n)
-		for g, m := range maxRuns(&db.t6, group, n) {
+		cnt, exact := maxRuns(&db.t6, group, n)
+		if !exact {
+			clear(cnt)
+			runs6(&db.t6, group, func(g int32, _, _ u128) { cnt[g]++ })
+		}
+		for g, m := range cnt {
 			a[g].Grow(0, m)
 		}
 		runs6(&db.t6, group, func(g int32, lo, hi u128) { a[g].Append(lo.addr(), hi.addr()) })
@@ -306,7 +313,12 @@ func (db *DB) collectSets(group []int32, n int) []cidr.Set {
 		v6()
 	}
 	a := make([]cidr.Appender, n)
-	for g, m := range maxRuns(&db.t4, group, n) {
+	cnt, exact := maxRuns(&db.t4, group, n)
+	if !exact {
+		clear(cnt)
+		runs4(&db.t4, group, func(g int32, _, _ u32) { cnt[g]++ })
+	}
+	for g, m := range cnt {
 		a[g].Grow(m, 0)
 	}
 	runs4(&db.t4, group, func(g int32, lo, hi u32) { a[g].Append(lo.addr(), hi.addr()) })
@@ -321,17 +333,21 @@ func (db *DB) collectSets(group []int32, n int) []cidr.Set {
 }
 
 // maxRuns returns, for each of n groups, a bound on the runs runs4 and
-// runs6 emit for it: a group's run starts where an entry's label differs
-// from the one before, so it is at most the sum of its labels' runs, which
-// the table counts as it is built.
-func maxRuns[K key[K]](t *table[K], group []int32, n int) []int {
-	m := make([]int, n)
+// runs6 emit for it, and whether the bound is exact. A group's run starts
+// where an entry's label differs from the one before, so it is at most the
+// sum of its labels' runs, which the table counts as it is built; for a
+// group of one label (a country of a single source, or Unknown) that is
+// its count.
+func maxRuns[K key[K]](t *table[K], group []int32, n int) (bound []int, exact bool) {
+	bound = make([]int, n)
+	labels := make([]int, n) // labels with runs, per group
 	for l, c := range t.runs {
-		if g := group[l]; g >= 0 {
-			m[g] += c
+		if g := group[l]; g >= 0 && c > 0 {
+			bound[g] += c
+			labels[g]++
 		}
 	}
-	return m
+	return bound, slices.Max(append(labels, 0)) <= 1
 }
 
 // runs4 calls emit with each maximal run of table entries whose labels
