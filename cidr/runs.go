@@ -19,14 +19,14 @@ import (
 // Builder or the set algebra for that.
 //
 // The zero Appender is empty and ready to use. Invalid input (an invalid
-// address, or a range whose bounds are of different families or out of
-// order) is recorded and reported once, by [Appender.Set]; the rest is
+// address, or a range whose bounds are of different families or whose last
+// address is below its first) is recorded and reported once, by [Appender.Set]; the rest is
 // still applied. IPv4-mapped input is handled as by a Builder. An Appender
 // must not be copied after first use and is not safe for concurrent use.
 //
-// Invariants: while sorted4 is set, v4 is in canonical form (sorted,
-// non-overlapping, non-adjacent); otherwise it is unsorted input to be
-// normalized. Likewise v6.
+// Invariants: unless unsorted4 is set, v4 is in canonical form (sorted,
+// non-overlapping, non-adjacent); otherwise it is input to be normalized
+// by Set. Likewise v6.
 type Appender struct {
 	v4                   []r4
 	v6                   []r6
