@@ -191,6 +191,19 @@ func BenchmarkSteerRoute(b *testing.B) {
 				}
 				return n
 			}},
+			{"rule", func(b *testing.B) (n int) {
+				for i := 0; b.Loop(); i++ {
+					n += rt.Rule(addrs[i&mask], dst, 25)
+				}
+				return n
+			}},
+			{"entry", func(b *testing.B) (n int) {
+				e := rt.Entry(dst, 25)
+				for i := 0; b.Loop(); i++ {
+					n += e.Rule(addrs[i&mask])
+				}
+				return n
+			}},
 			{"table", func(b *testing.B) (n int) {
 				for i := 0; b.Loop(); i++ {
 					l, _ := tab.Lookup(addrs[i&mask])
