@@ -126,14 +126,18 @@ func TestSteerSharedDB(t *testing.T) {
 		c.Ranges4, c.Prefixes4, c.Ranges6, c.Prefixes6, cc.Ranges4, cc.Prefixes4, cc.Ranges6, cc.Prefixes6)
 }
 
-// BenchmarkSteerRoute measures one routing decision: the compiled Router
-// on the seed policy, next to the reference Plan.Route, the bare cidr.Table
-// lookup of the english set (a table of the same shape as the Router's,
-// which has the english boundaries and the split's) and a maxminddb lookup
-// of the country. The streams are lookup_test.go's (uniform, and in a
-// random network of the database), precomputed; each loop is written out,
-// so that Route inlines into it as into a caller's code and no closure call
-// is counted; loop-floor measures reading the stream alone.
+// BenchmarkSteerRoute measures one routing decision on the seed policy:
+// the compiled Router's Route (the Decision, copied by the caller), its
+// Rule (the rule index alone) and an Entry's Rule (the destination
+// resolved once, as a listener does), next to the reference Plan.Route,
+// the bare cidr.Table lookup of the english set (a table of the same shape
+// as the Router's, which has the english boundaries and the split's) and a
+// maxminddb lookup of the country. Every implementation reads the same
+// precomputed streams (lookup_test.go's: uniform, and in a random network
+// of the database; no IPv4-mapped sources, so no one unmaps), and each
+// loop is written out, so that what inlines inlines into it as into a
+// caller's code and no closure call is counted; loop-floor measures
+// reading the stream alone.
 func BenchmarkSteerRoute(b *testing.B) {
 	_, plan := compiledSeed(b)
 	rt, err := plan.Router()
