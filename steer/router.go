@@ -21,16 +21,17 @@ import (
 // destination (entry point address and port) applies the same rule: a
 // source's label in a [cidr.Table] says, for every destination at once,
 // which rule wins there. So a Route is a short scan of the destinations,
-// one table lookup and one load of the destination's Decision for the
+// one read of the destination's /16 index (which answers most sources
+// without the table) or one table lookup, and one load of the rule for the
 // label, whatever the number of rules and sets; only hash-split rules are
-// left to evaluate per connection. The table has only the boundaries of
+// left to evaluate per connection. An [Entry] skips the scan. The table has only the boundaries of
 // the plan's sets and source ranges and does not grow with the number of
 // entry points: the seed's MX rotation gives each of its halves one label
 // shared by every MX. (A plan whose destinations need more than
 // [cidr.MaxLabel] label combinations gets one table per destination.)
 type Router struct {
-	dests []dest // IPv4 destinations first, dests[:n4]
-	n4    int
+	dests []dest // IPv6, IPv4, IPv4-mapped
+	n     int    // distinct destinations, dests[:n]
 	// decisions[i+1] is the Decision of plan rule i, decisions[0] that of
 	// no rule (Rule -1); hashes[i] is rule i's hash.
 	decisions []Decision
@@ -124,13 +125,18 @@ func (p *Plan) Router() (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("steer: router: %w", err)
 	}
-	// IPv4 destinations first, so that Route scans one family's only.
+	// IPv6 destinations first (their lookups are the cheap ones, where
+	// the scan shows most), then IPv4, then the IPv4 ones again in their
+	// IPv4-mapped form (as a dual-stack listener reports them), so that
+	// Rule compares the destination as given, with no unmapping.
 	slices.SortStableFunc(rt.dests, func(x, y dest) int {
-		return cmp.Compare(x.dst.BitLen(), y.dst.BitLen())
+		return cmp.Compare(y.dst.BitLen(), x.dst.BitLen())
 	})
+	rt.n = len(rt.dests)
 	for _, d := range rt.dests {
 		if d.dst.Is4() {
-			rt.n4++
+			d.dst = netip.AddrFrom16(d.dst.As16())
+			rt.dests = append(rt.dests, d)
 		}
 	}
 	return rt, nil
@@ -405,13 +411,7 @@ func (rt *Router) Decision(i int) Decision {
 // connection from src to dst:port, or -1 when none does: Route's
 // Decision.Rule, in one register. It does not allocate.
 func (rt *Router) Rule(src, dst netip.Addr, port uint16) int {
-	if dst.Is4In6() {
-		dst = dst.Unmap()
-	}
-	ds := rt.dests[rt.n4:]
-	if dst.Is4() {
-		ds = rt.dests[:rt.n4]
-	}
+	ds := rt.dests
 	for i := range ds {
 		d := &ds[i]
 		if d.port != port || d.dst != dst {
@@ -436,6 +436,9 @@ func (rt *Router) Rule(src, dst netip.Addr, port uint16) int {
 		}
 		return e.chain(src, v)
 	}
+	if dst.Is4In6() { // with a zone, which the mapped copies do not have
+		return rt.Rule(src, dst.Unmap(), port)
+	}
 	return noRule
 }
 
@@ -443,17 +446,14 @@ func (rt *Router) Rule(src, dst netip.Addr, port uint16) int {
 // no rule of the plan has that destination. IPv4-mapped destinations are
 // unmapped, as in [Plan.Route].
 func (rt *Router) Entry(dst netip.Addr, port uint16) *Entry {
-	if dst.Is4In6() {
-		dst = dst.Unmap()
-	}
-	ds := rt.dests[rt.n4:]
-	if dst.Is4() {
-		ds = rt.dests[:rt.n4]
-	}
+	ds := rt.dests
 	for i := range ds {
 		if d := &ds[i]; d.port == port && d.dst == dst {
 			return &d.e
 		}
+	}
+	if dst.Is4In6() {
+		return rt.Entry(dst.Unmap(), port)
 	}
 	return nil
 }
@@ -556,7 +556,7 @@ func (ix *index) mark(fam, l int, lo, hi u128) {
 
 // String summarises the router, for debugging.
 func (rt *Router) String() string {
-	return fmt.Sprintf("%d destinations, %d tables, %d labels, %d hash chains", len(rt.dests), rt.tables, rt.labels, len(rt.chains))
+	return fmt.Sprintf("%d destinations, %d tables, %d labels, %d hash chains", rt.n, rt.tables, rt.labels, len(rt.chains))
 }
 
 // u128 is an address as a 128-bit integer.

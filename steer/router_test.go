@@ -89,6 +89,7 @@ func checkRouter(t *testing.T, name string, p *Plan, rnd *rand.Rand) {
 		dsts[dp{r.DstAddr, r.DstPort + 1}] = true
 		if r.DstAddr.Is4() {
 			dsts[dp{netip.AddrFrom16(r.DstAddr.As16()), r.DstPort}] = true
+			dsts[dp{netip.AddrFrom16(r.DstAddr.As16()).WithZone("eth0"), r.DstPort}] = true
 		}
 	}
 	bad := 0
