@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -11,64 +12,40 @@ import (
 
 	"github.com/geosteer/geosteer/benchmarks/dataset"
 	"github.com/geosteer/geosteer/cidr"
+	"github.com/geosteer/geosteer/geo"
 	"github.com/geosteer/geosteer/steer"
 	"github.com/oschwald/maxminddb-golang/v2"
 )
-
-// mmdbData is steer.CountryData built from the shared database's networks,
-// as geo.DB will provide it: each query is one pass over the networks.
-type mmdbData struct{ nets []dataset.Network }
-
-func (d mmdbData) Country(cc string) (cidr.Set, error) {
-	var b cidr.Builder
-	found := false
-	for _, n := range d.nets {
-		if n.Country == cc {
-			b.AddPrefix(n.Prefix)
-			found = true
-		}
-	}
-	if !found {
-		return cidr.Set{}, fmt.Errorf("%s: no networks", cc)
-	}
-	return b.Set()
-}
-
-func (d mmdbData) Continent(code string) (cidr.Set, error) {
-	return cidr.Set{}, fmt.Errorf("continent %s: not in this database", code)
-}
-
-func (d mmdbData) Unknown() cidr.Set {
-	var b cidr.Builder
-	for _, n := range d.nets {
-		b.AddPrefix(n.Prefix)
-	}
-	s, _ := b.Set()
-	return s.Complement()
-}
 
 const seedPolicy = "../steer/testdata/seed.yaml"
 
 var (
 	seedOnce sync.Once
+	seedDB   *geo.DB
 	seedPlan *steer.Plan
 	seedErr  error
 )
 
-func compiledSeed(tb testing.TB) *steer.Plan {
-	nets := dataset.Networks(tb)
+// compiledSeed returns the shared database loaded by geo (as a user
+// loads it) and the seed policy compiled from it.
+func compiledSeed(tb testing.TB) (*geo.DB, *steer.Plan) {
+	path := dataset.Path(tb)
 	seedOnce.Do(func() {
 		p, err := steer.LoadFile(seedPolicy)
 		if err != nil {
 			seedErr = err
 			return
 		}
-		seedPlan, seedErr = steer.Compile(p, mmdbData{nets}, nil)
+		if seedDB, err = geo.LoadMMDB(context.Background(), path, nil); err != nil {
+			seedErr = err
+			return
+		}
+		seedPlan, seedErr = steer.Compile(p, steer.FromGeo(seedDB), nil)
 	})
 	if seedErr != nil {
 		tb.Fatal(seedErr)
 	}
-	return seedPlan
+	return seedDB, seedPlan
 }
 
 var (
@@ -102,7 +79,7 @@ func sources(family, n int) []netip.Addr {
 // put it in one of the six countries (nor an override in english), and
 // the Router agrees with the plan.
 func TestSteerSharedDB(t *testing.T) {
-	plan := compiledSeed(t)
+	_, plan := compiledSeed(t)
 	rt, err := plan.Router()
 	if err != nil {
 		t.Fatal(err)
@@ -149,16 +126,20 @@ func TestSteerSharedDB(t *testing.T) {
 		c.Ranges4, c.Prefixes4, c.Ranges6, c.Prefixes6, cc.Ranges4, cc.Prefixes4, cc.Ranges6, cc.Prefixes6)
 }
 
-// BenchmarkSteerRoute measures one routing decision: the compiled Router
-// on the seed policy, next to the reference Plan.Route, the bare cidr.Table
-// lookup of the english set (a table of the same shape as the Router's,
-// which has the english boundaries and the split's) and a maxminddb lookup
-// of the country. The streams are lookup_test.go's (uniform, and in a
-// random network of the database), precomputed; each loop is written out,
-// so that Route inlines into it as into a caller's code and no closure call
-// is counted; loop-floor measures reading the stream alone.
+// BenchmarkSteerRoute measures one routing decision on the seed policy:
+// the compiled Router's Route (the Decision, copied by the caller), its
+// Rule (the rule index alone) and an Entry's Rule (the destination
+// resolved once, as a listener does), next to the reference Plan.Route,
+// the bare cidr.Table lookup of the english set (a table of the same shape
+// as the Router's, which has the english boundaries and the split's) and a
+// maxminddb lookup of the country. Every implementation reads the same
+// precomputed streams (lookup_test.go's: uniform, and in a random network
+// of the database; no IPv4-mapped sources, so no one unmaps), and each
+// loop is written out, so that what inlines inlines into it as into a
+// caller's code and no closure call is counted; loop-floor measures
+// reading the stream alone.
 func BenchmarkSteerRoute(b *testing.B) {
-	plan := compiledSeed(b)
+	_, plan := compiledSeed(b)
 	rt, err := plan.Router()
 	if err != nil {
 		b.Fatal(err)
@@ -188,6 +169,19 @@ func BenchmarkSteerRoute(b *testing.B) {
 			{"router", func(b *testing.B) (n int) {
 				for i := 0; b.Loop(); i++ {
 					n += rt.Route(addrs[i&mask], dst, 25).Rule
+				}
+				return n
+			}},
+			{"rule", func(b *testing.B) (n int) {
+				for i := 0; b.Loop(); i++ {
+					n += rt.Rule(addrs[i&mask], dst, 25)
+				}
+				return n
+			}},
+			{"entry", func(b *testing.B) (n int) {
+				e := rt.Entry(dst, 25)
+				for i := 0; b.Loop(); i++ {
+					n += e.Rule(addrs[i&mask])
 				}
 				return n
 			}},
@@ -246,10 +240,12 @@ func onCPU(b *testing.B, loop func()) {
 }
 
 // BenchmarkSteerCompile measures compiling the seed policy from the
-// shared database's networks (country sets built on request, as geo.DB
-// does), and building the Router from the plan.
+// shared database loaded by geo.LoadMMDB (country sets built on request
+// by geo.DB; loading is the geo section's), and building the Router from
+// the plan.
 func BenchmarkSteerCompile(b *testing.B) {
-	data := mmdbData{dataset.Networks(b)}
+	db, plan := compiledSeed(b)
+	data := steer.FromGeo(db)
 	p, err := steer.LoadFile(seedPolicy)
 	if err != nil {
 		b.Fatal(err)
@@ -262,7 +258,6 @@ func BenchmarkSteerCompile(b *testing.B) {
 			}
 		}
 	})
-	plan := compiledSeed(b)
 	b.Run("router", func(b *testing.B) {
 		// The live heap of one Router, reported as heap-MiB.
 		rt, c := measure(func() *steer.Router {

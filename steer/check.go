@@ -82,27 +82,72 @@ type destination struct {
 
 // checkShadows reports policy rules none of whose plan rules can match a
 // source that earlier rules have not taken.
+//
+// Destinations whose rules have the same address conditions in the same
+// order (the seed's MX, whose rotated splits cut the sources at the same
+// points) have the same live rules, so each distinct sequence is checked
+// once, and each distinct condition's match set is built once: the set
+// operations on country-sized sets are most of the work.
 func (c *compiler) checkShadows(plan *Plan) {
-	covered := map[destination]cidr.Set{}
 	live := make([]bool, len(c.p.Rules))
 	emitted := make([]bool, len(c.p.Rules))
-	var by []string // earlier rules, for the message
+	byDest := map[destination][]int{}
+	var order []destination
 	for i := range plan.Rules {
-		if i%64 == 0 && c.ctx.Err() != nil {
+		r := &plan.Rules[i]
+		d := destination{r.Family, r.DstAddr, r.DstPort}
+		if byDest[d] == nil {
+			order = append(order, d)
+		}
+		byDest[d] = append(byDest[d], i)
+	}
+	type cond struct {
+		fam int
+		matchCond
+	}
+	matches := map[cond]cidr.Set{}
+	match := func(r *Rule) cidr.Set {
+		k := cond{r.Family, matchCond{r.Src, r.SrcSet, r.SrcSetNot}}
+		m, ok := matches[k]
+		if !ok {
+			m = staticMatch(plan, r)
+			matches[k] = m
+		}
+		return m
+	}
+	memo := map[string][]bool{} // by sequence of conditions
+	var kb strings.Builder
+	for _, d := range order {
+		if c.ctx.Err() != nil {
 			return
 		}
-		r := &plan.Rules[i]
-		pr := c.ruleFrom[i]
-		emitted[pr] = true
-		d := destination{r.Family, r.DstAddr, r.DstPort}
-		m := staticMatch(plan, r)
-		if !m.Difference(covered[d]).IsEmpty() {
-			live[pr] = true
+		rules := byDest[d]
+		kb.Reset()
+		for _, i := range rules {
+			r := &plan.Rules[i]
+			fmt.Fprintf(&kb, "%d %v %q %t %t;", r.Family, r.Src, r.SrcSet, r.SrcSetNot, r.SrcHash.Mod == 0)
 		}
-		if r.SrcHash.Mod == 0 {
-			covered[d] = covered[d].Union(m)
+		lv, ok := memo[kb.String()]
+		if !ok {
+			lv = make([]bool, len(rules))
+			var covered cidr.Set
+			for k, i := range rules {
+				r := &plan.Rules[i]
+				m := match(r)
+				lv[k] = !m.Difference(covered).IsEmpty()
+				if r.SrcHash.Mod == 0 && k < len(rules)-1 {
+					covered = covered.Union(m)
+				}
+			}
+			memo[kb.String()] = lv
+		}
+		for k, i := range rules {
+			pr := c.ruleFrom[i]
+			emitted[pr] = true
+			live[pr] = live[pr] || lv[k]
 		}
 	}
+	var by []string // earlier rules, for the message
 	for pr, r := range c.p.Rules {
 		if emitted[pr] && !live[pr] && c.degraded {
 			c.log.Warn("steer: rule shadowed for lack of country data", "rule", r.Name)

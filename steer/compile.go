@@ -156,7 +156,16 @@ func Compile(p *Policy, data CountryData, opts *Options) (*Plan, error) {
 	if err := c.errs.err(); err != nil {
 		return nil, err
 	}
+	// The complement's counts cost a fifth of Compile: only for a logger
+	// that wants them.
+	ctx, _ := c.ctx.(context.Context)
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	for _, s := range plan.Sets {
+		if !c.log.Enabled(ctx, slog.LevelInfo) {
+			break
+		}
 		n, cn := s.Counts(), s.ComplementCounts()
 		c.log.Info("steer: set", "name", s.Name,
 			"ranges4", n.Ranges4, "prefixes4", n.Prefixes4, "ranges6", n.Ranges6, "prefixes6", n.Prefixes6,

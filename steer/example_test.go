@@ -131,6 +131,28 @@ func ExamplePlan_Router() {
 	// 8.8.8.8          mx1 → foreign mx2 → foreign
 }
 
+// A listener resolves its entry point once; then each connection costs
+// about one table lookup, and the rule indexes the plan's rules.
+func ExampleRouter_Entry() {
+	plan := seed()
+	rt, err := plan.Router()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	mx1Entry := rt.Entry(mx1, 25)
+	for _, src := range []string{"3.1.2.3", "142.1.1.1", "8.8.8.8"} {
+		i := mx1Entry.Rule(netip.MustParseAddr(src))
+		fmt.Printf("%-9s rule %d → %s\n", src, i, plan.Rules[i].Target)
+	}
+	fmt.Println(rt.Entry(mx1, 587) == nil, rt.Entry(mx1, 587).Rule(netip.MustParseAddr("8.8.8.8")))
+	// Output:
+	// 3.1.2.3   rule 4 → a
+	// 142.1.1.1 rule 5 → b
+	// 8.8.8.8   rule 0 → foreign
+	// true -1
+}
+
 func ExamplePlan_Explain() {
 	plan := seed()
 	fmt.Println(plan.Explain(netip.MustParseAddr("205.193.7.7"), mx1, 25))

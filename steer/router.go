@@ -21,17 +21,19 @@ import (
 // destination (entry point address and port) applies the same rule: a
 // source's label in a [cidr.Table] says, for every destination at once,
 // which rule wins there. So a Route is a short scan of the destinations,
-// one table lookup and one load of the destination's Decision for the
+// one read of the destination's /16 index (which answers most sources
+// without the table) or one table lookup, and one load of the rule for the
 // label, whatever the number of rules and sets; only hash-split rules are
-// left to evaluate per connection. The table has only the boundaries of
+// left to evaluate per connection. An [Entry] skips the scan. The table has only the boundaries of
 // the plan's sets and source ranges and does not grow with the number of
 // entry points: the seed's MX rotation gives each of its halves one label
 // shared by every MX. (A plan whose destinations need more than
 // [cidr.MaxLabel] label combinations gets one table per destination.)
 type Router struct {
-	dests []dest // IPv4 destinations first, dests[:n4]
-	n4    int
-	// decisions[i] is the Decision of plan rule i; hashes[i] its hash.
+	dests []dest // IPv6, IPv4, IPv4-mapped
+	n     int    // distinct destinations, dests[:n]
+	// decisions[i+1] is the Decision of plan rule i, decisions[0] that of
+	// no rule (Rule -1); hashes[i] is rule i's hash.
 	decisions []Decision
 	hashes    []HashRange
 	// chains[c] are plan rules to try in order, the first whose hash
@@ -42,15 +44,30 @@ type Router struct {
 	labels int // labels over all tables, for String
 }
 
-// A dest is one destination of a Router: tab labels the sources, dec
-// says what each label means here.
+// A dest is one destination of a Router.
 type dest struct {
 	dst  netip.Addr
 	port uint16
-	tab  *cidr.Table
-	// dec[label] is the decision on the label's sources, unless its Rule
-	// is -2-c: then the rules of chains[c] are tried, by their hashes.
-	dec []Decision
+	e    Entry
+}
+
+// An Entry is the part of a [Router] that routes the connections to one
+// entry point (destination address and port): [Router.Route] with the
+// destination resolved in advance, as a listener knows it. It is
+// immutable, allocation-free and safe for concurrent use; a nil *Entry
+// routes nothing.
+//
+// Inside, a source's /16 in the entry's index gives its label, or says to
+// ask the table; the label gives the rule.
+type Entry struct {
+	index *index      // the labels of the /16s of tab, shared as tab is
+	tab   *cidr.Table // shared by the destinations that share labels
+	// rule[v] is, for the index value v (label+1; 0 for none), the plan
+	// rule that routes the label's sources here, noRule, or -2-c: then
+	// the rules of chains[c] are tried, by their hashes. An index, not a
+	// Decision: Rule returns it in a register.
+	rule []int32
+	rt   *Router // its decisions and hash chains
 }
 
 const noRule = -1
@@ -69,7 +86,7 @@ func (p *Plan) Router() (*Router, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	rt := &Router{}
+	rt := &Router{decisions: []Decision{{Rule: noRule}}}
 	for i := range p.Rules {
 		r := &p.Rules[i]
 		rt.decisions = append(rt.decisions, Decision{Rule: i, Target: r.Target, To: r.To})
@@ -108,13 +125,18 @@ func (p *Plan) Router() (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("steer: router: %w", err)
 	}
-	// IPv4 destinations first, so that Route scans one family's only.
+	// IPv6 destinations first (their lookups are the cheap ones, where
+	// the scan shows most), then IPv4, then the IPv4 ones again in their
+	// IPv4-mapped form (as a dual-stack listener reports them), so that
+	// Rule compares the destination as given, with no unmapping.
 	slices.SortStableFunc(rt.dests, func(x, y dest) int {
-		return cmp.Compare(x.dst.BitLen(), y.dst.BitLen())
+		return cmp.Compare(y.dst.BitLen(), x.dst.BitLen())
 	})
+	rt.n = len(rt.dests)
 	for _, d := range rt.dests {
 		if d.dst.Is4() {
-			rt.n4++
+			d.dst = netip.AddrFrom16(d.dst.As16())
+			rt.dests = append(rt.dests, d)
 		}
 	}
 	return rt, nil
@@ -152,6 +174,7 @@ func (b *routerBuild) group(ds []int) error {
 	}
 	var labels []labelInfo
 	var buf []netip.Prefix
+	ix := newIndex()
 	for _, fam := range []int{4, 6} {
 		var fds []int // the destinations of ds of this family
 		for _, d := range ds {
@@ -210,6 +233,10 @@ func (b *routerBuild) group(ds []int) error {
 		winKey := make([]byte, 4*len(fds))
 		runLabel, runStart := -2, u128{}
 		flush := func(end u128) {
+			if runLabel == -2 {
+				return
+			}
+			ix.mark(fam, runLabel, runStart, end)
 			if runLabel < 0 {
 				return
 			}
@@ -272,9 +299,10 @@ func (b *routerBuild) group(ds []int) error {
 		return err
 	}
 	for _, d := range ds {
-		dd := &b.rt.dests[d]
-		dd.tab = t
-		dd.dec = make([]Decision, len(labels))
+		dd := &b.rt.dests[d].e
+		dd.tab, dd.index, dd.rt = t, ix, b.rt
+		dd.rule = make([]int32, 1+len(labels))
+		dd.rule[0] = noRule
 		k := 0 // d's place among the destinations of its family
 		for _, e := range ds[:slices.Index(ds, d)] {
 			if b.fam[e] == b.fam[d] {
@@ -286,11 +314,7 @@ func (b *routerBuild) group(ds []int) error {
 			if li.fam == b.fam[d] {
 				w = li.wins[k]
 			}
-			if w >= 0 {
-				dd.dec[l] = b.rt.decisions[w]
-			} else {
-				dd.dec[l] = Decision{Rule: int(w)} // noRule, or a chain
-			}
+			dd.rule[1+l] = w
 		}
 	}
 	b.rt.tables++
@@ -363,52 +387,176 @@ func sortU128(keys []u128) []u128 {
 
 // Route decides where a TCP connection from src to dst:port goes, as
 // [Plan.Route] does. It does not allocate.
+//
+// Route is small enough to be inlined, so that the caller copies what it
+// needs of the Decision from the Router's memory: a seven-word Decision
+// returned from a call is spilled and reloaded, which costs as much as an
+// IPv6 lookup. [Router.Rule] is cheaper where only the rule matters, and
+// an [Entry] (the destination resolved once, as a listener knows it)
+// cheaper still.
 func (rt *Router) Route(src, dst netip.Addr, port uint16) Decision {
-	// A Decision is seven words: returned from a call, the caller spills
-	// the registers and reloads them wider, a store-forwarding stall that
-	// cost 13 ns, as much as a cache-resident IPv6 lookup. A pointer
-	// returns in one register, and Route, this small, is inlined: the
-	// caller copies the Decision from memory (about 3 ns).
-	return *rt.route(src, dst, port)
+	return rt.decisions[rt.Rule(src, dst, port)+1]
 }
 
-// noDecision is what route returns when no rule matches; callers copy it.
-var noDecision = Decision{Rule: -1}
+// Decision returns the Decision of the plan's rule i, as Route returns it:
+// the no-match Decision (Rule -1) for an i out of range.
+func (rt *Router) Decision(i int) Decision {
+	if uint(i+1) < uint(len(rt.decisions)) {
+		return rt.decisions[i+1]
+	}
+	return rt.decisions[0]
+}
 
-func (rt *Router) route(src, dst netip.Addr, port uint16) *Decision {
-	if dst.Is4In6() {
-		dst = dst.Unmap()
-	}
-	ds := rt.dests[rt.n4:]
-	if dst.Is4() {
-		ds = rt.dests[:rt.n4]
-	}
+// Rule returns the index in the plan's Rules of the rule that routes a TCP
+// connection from src to dst:port, or -1 when none does: Route's
+// Decision.Rule, in one register. It does not allocate.
+func (rt *Router) Rule(src, dst netip.Addr, port uint16) int {
+	ds := rt.dests
 	for i := range ds {
 		d := &ds[i]
 		if d.port != port || d.dst != dst {
 			continue
 		}
-		l, ok := d.tab.Lookup(src)
-		if !ok {
-			break
+		// Entry.Rule, written out: a call costs as much as the rest.
+		e := &d.e
+		var v uint16
+		if src.Is4() {
+			v = e.index.v4[uint16(src.As16()[12])<<8|uint16(src.As16()[13])]
+		} else {
+			v = e.index.v6[uint16(src.As16()[0])<<8|uint16(src.As16()[1])]
 		}
-		p := &d.dec[l]
-		if p.Rule < noRule {
-			for _, ri := range rt.chains[-2-p.Rule] {
-				if h := rt.hashes[ri]; h.Mod == 0 || h.Contains(src) {
-					return &rt.decisions[ri]
-				}
+		if v == indexMixed {
+			v = 0
+			if l, ok := e.tab.Lookup(src); ok {
+				v = l + 1
 			}
-			break
 		}
-		return p
+		if r := e.rule[v]; r >= noRule {
+			return int(r)
+		}
+		return e.chain(src, v)
 	}
-	return &noDecision
+	if dst.Is4In6() { // with a zone, which the mapped copies do not have
+		return rt.Rule(src, dst.Unmap(), port)
+	}
+	return noRule
+}
+
+// Entry returns the Entry routing the connections to dst:port, or nil if
+// no rule of the plan has that destination. IPv4-mapped destinations are
+// unmapped, as in [Plan.Route].
+func (rt *Router) Entry(dst netip.Addr, port uint16) *Entry {
+	ds := rt.dests
+	for i := range ds {
+		if d := &ds[i]; d.port == port && d.dst == dst {
+			return &d.e
+		}
+	}
+	if dst.Is4In6() {
+		return rt.Entry(dst.Unmap(), port)
+	}
+	return nil
+}
+
+// Route decides where a TCP connection from src to the entry point goes,
+// as [Router.Route] does. It does not allocate.
+// It is inlined, as Router.Route is.
+func (e *Entry) Route(src netip.Addr) Decision {
+	if e == nil {
+		return Decision{Rule: noRule}
+	}
+	return e.rt.decisions[e.Rule(src)+1]
+}
+
+// Rule returns the index in the plan's Rules of the rule that routes a TCP
+// connection from src to the entry point, or -1: Route's Decision.Rule, in
+// one register. It does not allocate.
+func (e *Entry) Rule(src netip.Addr) int {
+	if e == nil {
+		return noRule
+	}
+	var v uint16
+	if src.Is4() {
+		// The bytes of As16 where they are, not a copy of As4 (which
+		// checks its argument again).
+		v = e.index.v4[uint16(src.As16()[12])<<8|uint16(src.As16()[13])]
+	} else {
+		// IPv4-mapped and invalid addresses read zeros here, and ::/16
+		// is always indexMixed.
+		v = e.index.v6[uint16(src.As16()[0])<<8|uint16(src.As16()[1])]
+	}
+	if v == indexMixed {
+		v = 0
+		if l, ok := e.tab.Lookup(src); ok {
+			v = l + 1
+		}
+	}
+	if r := e.rule[v]; r >= noRule {
+		return int(r)
+	}
+	return e.chain(src, v)
+}
+
+// chain returns the first rule of the hash chain of index value v whose
+// hash holds src.
+func (e *Entry) chain(src netip.Addr, v uint16) int {
+	for _, ri := range e.rt.chains[-2-e.rule[v]] {
+		if h := e.rt.hashes[ri]; h.Mod == 0 || h.Contains(src) {
+			return int(ri)
+		}
+	}
+	return noRule
+}
+
+// An index is the first level of a Router's lookup, as the top level of
+// a cidr.Table but reached without a call: per family, for each /16 of
+// sources that has one label, the label + 1 (0 where that is no label),
+// and indexMixed where the table must be asked. (The table's own top level
+// is behind its Lookup call, which, with Rule's, cost as much again as a
+// cache-resident IPv6 lookup.) It is two 128 KiB arrays per table, shared
+// as the table is. The zero index has no labels, as a family for which the
+// table has no runs, except that ::/16 must be indexMixed: IPv4-mapped
+// sources fall there.
+type index struct {
+	v4, v6 [1 << 16]uint16
+}
+
+const indexMixed = 1<<16 - 1 // above cidr.MaxLabel + 1
+
+// newIndex returns an index of no labels.
+func newIndex() *index {
+	ix := new(index)
+	ix.v6[0] = indexMixed
+	return ix
+}
+
+// mark records the run lo-hi of a partition of the family's keys labelled
+// l (-1: none): the /16s it covers get its value, those it covers in part
+// indexMixed. Runs are maximal, so no other run covers those wholly.
+func (ix *index) mark(fam, l int, lo, hi u128) {
+	v := uint16(l + 1)
+	top, a, b := ix.v6[:], int(lo.hi>>48), int(hi.hi>>48)
+	starts := lo.hi<<16 == 0 && lo.lo == 0
+	ends := ^hi.hi<<16 == 0 && hi.lo == ^uint64(0)
+	if fam == 4 {
+		top, a, b = ix.v4[:], int(lo.lo>>16), int(hi.lo>>16)
+		starts, ends = uint16(lo.lo) == 0, uint16(hi.lo) == 0xffff
+	}
+	for k := a; k <= b; k++ {
+		if (k == a && !starts) || (k == b && !ends) {
+			top[k] = indexMixed
+		} else {
+			top[k] = v
+		}
+	}
+	if fam == 6 {
+		ix.v6[0] = indexMixed
+	}
 }
 
 // String summarises the router, for debugging.
 func (rt *Router) String() string {
-	return fmt.Sprintf("%d destinations, %d tables, %d labels, %d hash chains", len(rt.dests), rt.tables, rt.labels, len(rt.chains))
+	return fmt.Sprintf("%d destinations, %d tables, %d labels, %d hash chains", rt.n, rt.tables, rt.labels, len(rt.chains))
 }
 
 // u128 is an address as a 128-bit integer.

@@ -89,12 +89,22 @@ func checkRouter(t *testing.T, name string, p *Plan, rnd *rand.Rand) {
 		dsts[dp{r.DstAddr, r.DstPort + 1}] = true
 		if r.DstAddr.Is4() {
 			dsts[dp{netip.AddrFrom16(r.DstAddr.As16()), r.DstPort}] = true
+			dsts[dp{netip.AddrFrom16(r.DstAddr.As16()).WithZone("eth0"), r.DstPort}] = true
 		}
 	}
 	bad := 0
 	for _, src := range probes(p, rnd, 2000) {
 		for d := range dsts {
 			want, got := p.Route(src, d.dst, d.port), rt.Route(src, d.dst, d.port)
+			e := rt.Entry(d.dst, d.port)
+			if eg := e.Route(src); eg != got && bad < 10 {
+				bad++
+				t.Errorf("%s: Entry(%v, %d).Route(%v) = %+v, Route %+v", name, d.dst, d.port, src, eg, got)
+			}
+			if r, er := rt.Rule(src, d.dst, d.port), e.Rule(src); (r != want.Rule || er != want.Rule) && bad < 10 {
+				bad++
+				t.Errorf("%s: Rule(%v, %v, %d) = %d, Entry's %d, plan %d", name, src, d.dst, d.port, r, er, want.Rule)
+			}
 			if want != got && bad < 10 {
 				bad++
 				t.Errorf("%s: Route(%v, %v, %d): router %+v, plan %+v", name, src, d.dst, d.port, got, want)
@@ -277,9 +287,13 @@ func TestRouterAllocs(t *testing.T) {
 	}
 	src, src6 := netip.MustParseAddr("142.1.1.1"), netip.MustParseAddr("2600::1")
 	mx1, mx1v6 := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("2001:db8::1")
+	e, e6 := rt.Entry(mx1, 25), rt.Entry(mx1v6, 25)
 	if n := testing.AllocsPerRun(100, func() {
 		rt.Route(src, mx1, 25)
 		rt.Route(src6, mx1v6, 25)
+		rt.Rule(src, mx1, 25)
+		e.Route(src)
+		e6.Rule(src6)
 	}); n != 0 {
 		t.Errorf("Route allocates %v times", n)
 	}
