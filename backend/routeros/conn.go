@@ -331,9 +331,11 @@ func (c *conn) runRe(onRe func(*proto.Sentence), words ...string) (*result, erro
 }
 
 // pipeline sends n commands with at most window in flight, calling done
-// for each reply in reply order, from the reader goroutine (so done must
-// be quick). It stops at the first error from the connection or done.
-func (c *conn) pipeline(n, window int, cmd func(i int) []string, done func(i int, r *result) error) error {
+// for each reply (with the command's words) in reply order, from the
+// reader goroutine (so done must be quick). cmd is called in order, from
+// the caller's goroutine, so it may pull from an iterator. pipeline stops
+// at the first error from the connection or done.
+func (c *conn) pipeline(n, window int, cmd func(i int) []string, done func(i int, words []string, r *result) error) error {
 	sem := make(chan struct{}, window)
 	var (
 		mu       sync.Mutex
@@ -377,7 +379,7 @@ func (c *conn) pipeline(n, window int, cmd func(i int) []string, done func(i int
 				setErr(cl.err)
 				return
 			}
-			if err := done(i, &result{traps: cl.traps, done: cl.done}); err != nil {
+			if err := done(i, words, &result{traps: cl.traps, done: cl.done}); err != nil {
 				setErr(err)
 			}
 		}}

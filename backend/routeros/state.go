@@ -1,6 +1,7 @@
 package routeros
 
 import (
+	"iter"
 	"slices"
 	"strings"
 
@@ -8,25 +9,58 @@ import (
 	"go4.org/netipx"
 )
 
-// state is what a sync reads from the router: the managed list
-// generations and every NAT rule, per family.
+// state is what a sync starts from: the managed list generations and
+// every NAT rule, per family. Lists are read from the router, or taken
+// from the [memo] of the last sync once cheap counts confirm it.
 type state struct {
-	lists [2]map[string]*glist // by list name
-	rules [2][]*rrule          // in the router's order
+	lists   [2]map[string]*glist // by list name
+	rules   [2][]*rrule          // in the router's order
+	foreign [2]int               // tagged entries in lists not ours
+	memo    bool                 // lists taken from the memo
 }
 
-// A glist is one managed list generation as found: its tagged entries.
+// A glist is one managed list generation: its tagged entries, as read
+// (entries, sorted by range) or as remembered (known).
 type glist struct {
 	name    string
 	key     listKey
 	gen     string
 	entries []entry  // enabled, parsed; sorted by range
+	known   *mlist   // instead of entries: the remembered content
 	junk    []uint64 // tagged but disabled or unreadable: always removed
 }
 
 type entry struct {
 	r  netipx.IPRange
 	id uint64
+}
+
+// all walks the generation's entries in range order.
+func (g *glist) all() iter.Seq[entry] {
+	if g.known == nil {
+		return slices.Values(g.entries)
+	}
+	return func(yield func(entry) bool) {
+		i := 0
+		for r := range allEntries(g.known.set, g.key.fam) {
+			if !yield(entry{r, g.known.ids[i]}) {
+				return
+			}
+			i++
+		}
+	}
+}
+
+// ids returns the ids of every tagged entry of the generation.
+func (g *glist) ids() []uint64 {
+	if g.known != nil {
+		return g.known.ids
+	}
+	ids := make([]uint64, 0, len(g.entries)+len(g.junk))
+	for _, e := range g.entries {
+		ids = append(ids, e.id)
+	}
+	return append(ids, g.junk...)
 }
 
 // An rrule is a NAT rule as found.
@@ -45,6 +79,17 @@ var ruleProps = ".id,chain,action,protocol,dst-address,dst-port,to-addresses,to-
 // rules (their order is global, so all of them matter).
 func readState(c *conn, n Names) (*state, error) {
 	st := &state{}
+	if err := readLists(c, n, st); err != nil {
+		return nil, err
+	}
+	if err := readRules(c, n, st); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// readLists reads every tagged entry of each family into st.lists.
+func readLists(c *conn, n Names, st *state) error {
 	for fi := range 2 {
 		lists := map[string]*glist{}
 		var bad error
@@ -55,7 +100,8 @@ func readState(c *conn, n Names) (*state, error) {
 			if g == nil {
 				k, gen, ok := n.parseList(name)
 				if !ok || famIndex(k.fam) != fi {
-					return // a tagged entry in a list not ours: leave it
+					st.foreign[fi]++ // a tagged entry in a list not ours: leave it
+					return
 				}
 				g = &glist{name: name, key: k, gen: gen}
 				lists[name] = g
@@ -75,21 +121,29 @@ func readState(c *conn, n Names) (*state, error) {
 			g.entries = append(g.entries, entry{r, id})
 		}, words...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := res.trapErr(words); err != nil {
-			return nil, err
+			return err
 		}
 		if bad != nil {
-			return nil, bad
+			return bad
 		}
 		for _, g := range lists {
 			slices.SortFunc(g.entries, func(a, b entry) int { return rangeCmp(a.r, b.r) })
 		}
 		st.lists[fi] = lists
+	}
+	return nil
+}
 
-		words = []string{menu(fi) + "/nat/print", "=.proplist=" + ruleProps}
-		res, err = c.runRe(func(s *proto.Sentence) {
+// readRules reads every NAT rule of each family into st.rules.
+func readRules(c *conn, n Names, st *state) error {
+	for fi := range 2 {
+		var bad error
+		words := []string{menu(fi) + "/nat/print", "=.proplist=" + ruleProps}
+		st.rules[fi] = nil
+		res, err := c.runRe(func(s *proto.Sentence) {
 			id, ok := parseID(s.Map[".id"])
 			if !ok {
 				if bad == nil {
@@ -104,69 +158,55 @@ func readState(c *conn, n Names) (*state, error) {
 			st.rules[fi] = append(st.rules[fi], r)
 		}, words...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := res.trapErr(words); err != nil {
-			return nil, err
+			return err
 		}
 		if bad != nil {
-			return nil, bad
+			return bad
 		}
 	}
-	return st, nil
+	return nil
 }
 
 func k4(k listKey) bool { return k.fam == 4 }
 
-// diff compares a generation with the wanted entries (both sorted): the
-// ranges to add and the ids to remove, duplicates included.
-func diff(have []entry, want []netipx.IPRange) (adds []netipx.IPRange, removes []uint64) {
-	i, j := 0, 0
-	for i < len(have) || j < len(want) {
-		switch {
-		case j == len(want):
-			removes = append(removes, have[i].id)
-			i++
-		case i == len(have):
-			adds = append(adds, want[j])
-			j++
-		default:
-			switch c := rangeCmp(have[i].r, want[j]); {
-			case c < 0:
-				removes = append(removes, have[i].id)
-				i++
-			case c > 0:
-				adds = append(adds, want[j])
-				j++
-			default:
-				i++
-				for i < len(have) && have[i].r == want[j] { // old duplicates
-					removes = append(removes, have[i].id)
-					i++
-				}
-				j++
-			}
+// merge walks a generation's entries against the wanted ones, both in
+// range order, in one pass and without materialising either: keep(j, id)
+// for wanted entry j present as id, add(j, r) for wanted entry j missing,
+// remove(id) for an entry not wanted or a duplicate.
+func merge(have iter.Seq[entry], want iter.Seq[netipx.IPRange], keep func(j int, id uint64), add func(j int, r netipx.IPRange), remove func(id uint64)) {
+	next, stop := iter.Pull(have)
+	defer stop()
+	h, ok := next()
+	j := 0
+	for w := range want {
+		for ok && rangeCmp(h.r, w) < 0 {
+			remove(h.id)
+			h, ok = next()
 		}
+		if ok && h.r == w {
+			keep(j, h.id)
+			for h, ok = next(); ok && h.r == w; h, ok = next() {
+				remove(h.id) // an old duplicate
+			}
+		} else {
+			add(j, w)
+		}
+		j++
 	}
-	return adds, removes
+	for ; ok; h, ok = next() {
+		remove(h.id)
+	}
 }
 
-// diffSize is len(adds)+len(removes) of diff, without allocating.
-func diffSize(have []entry, want []netipx.IPRange) int {
-	n, i, j := 0, 0, 0
-	for i < len(have) && j < len(want) {
-		switch c := rangeCmp(have[i].r, want[j]); {
-		case c < 0:
-			n, i = n+1, i+1
-		case c > 0:
-			n, j = n+1, j+1
-		default:
-			i++
-			for i < len(have) && have[i].r == want[j] {
-				n, i = n+1, i+1
-			}
-			j++
-		}
+// diffSize is the number of adds and removes turning g into want.
+func diffSize(g *glist, want *dlist) int {
+	if g.known != nil && g.known.set.Equal(want.set) {
+		return 0
 	}
-	return n + len(have) - i + len(want) - j
+	n := len(g.junk)
+	merge(g.all(), want.all(), func(int, uint64) {}, func(int, netipx.IPRange) { n++ }, func(uint64) { n++ })
+	return n
 }
