@@ -37,6 +37,7 @@ type listPlan struct {
 	adds    []addition // unless addAll
 	addAll  bool       // a new generation: every wanted entry, not materialised
 	removes []uint64
+	junk    []uint64 // disabled or unreadable entries of ours: removed first
 	// ids[j] is the id of wanted entry j: known from the state, or
 	// learnt from the reply to its add (0 until then).
 	ids     []uint64
@@ -49,6 +50,8 @@ type addition struct {
 	j int
 	r netipx.IPRange
 }
+
+func (lp *listPlan) numRemoves() int { return len(lp.junk) + len(lp.removes) }
 
 func (lp *listPlan) numAdds() int {
 	if lp.addAll {
@@ -79,7 +82,7 @@ func (w *work) empty() bool {
 		return false
 	}
 	for _, l := range w.lists {
-		if l.numAdds()+len(l.removes) > 0 {
+		if l.numAdds()+l.numRemoves() > 0 {
 			return false
 		}
 	}
@@ -111,7 +114,7 @@ func (s *syncer) run(ctx context.Context, dry bool, m *memo) (*memo, error) {
 	s.report.Changes = w.lines
 	for _, l := range w.lists {
 		s.report.ElementsAdded += l.numAdds()
-		s.report.ElementsRemoved += len(l.removes)
+		s.report.ElementsRemoved += l.numRemoves()
 	}
 	for _, g := range w.garbage {
 		s.report.ElementsRemoved += len(g.ids)
@@ -128,7 +131,7 @@ func (s *syncer) run(ctx context.Context, dry bool, m *memo) (*memo, error) {
 	}
 	s.total = w.rules
 	for _, l := range w.lists {
-		s.total += l.numAdds() + s.batches(len(l.removes))
+		s.total += l.numAdds() + s.batches(len(l.junk)) + s.batches(len(l.removes))
 	}
 	for _, g := range w.garbage {
 		s.total += s.batches(len(g.ids))
@@ -306,7 +309,7 @@ func (s *syncer) plan(st *state) (*work, error) {
 				func(j int, id uint64) { lp.ids[j] = id },
 				func(j int, r netipx.IPRange) { lp.adds = append(lp.adds, addition{j, r}) },
 				func(id uint64) { lp.removes = append(lp.removes, id) })
-			lp.removes = append(lp.removes, target.junk...)
+			lp.junk = target.junk
 		}
 		if len(refs) > 0 && (len(refs) > 1 || refs[0].name != lp.name) {
 			lp.from = refs[0].name
@@ -337,13 +340,13 @@ func (s *syncer) plan(st *state) (*work, error) {
 			}
 		}
 		switch {
-		case lp.numAdds()+len(lp.removes) == 0 && lp.from == "":
+		case lp.numAdds()+lp.numRemoves() == 0 && lp.from == "":
 		case lp.inPlace:
-			w.lines = append(w.lines, fmt.Sprintf("list %s: +%d -%d in place", lp.name, lp.numAdds(), len(lp.removes)))
+			w.lines = append(w.lines, fmt.Sprintf("list %s: +%d -%d in place", lp.name, lp.numAdds(), lp.numRemoves()))
 		case lp.from != "":
-			w.lines = append(w.lines, fmt.Sprintf("list %s: +%d -%d, then rules switch from %s", lp.name, lp.numAdds(), len(lp.removes), lp.from))
+			w.lines = append(w.lines, fmt.Sprintf("list %s: +%d -%d, then rules switch from %s", lp.name, lp.numAdds(), lp.numRemoves(), lp.from))
 		default:
-			w.lines = append(w.lines, fmt.Sprintf("list %s: +%d -%d", lp.name, lp.numAdds(), len(lp.removes)))
+			w.lines = append(w.lines, fmt.Sprintf("list %s: +%d -%d", lp.name, lp.numAdds(), lp.numRemoves()))
 		}
 	}
 	targets := map[string]bool{}
@@ -379,26 +382,29 @@ func (s *syncer) plan(st *state) (*work, error) {
 // the list plan.
 func (s *syncer) loadLists(lists []*listPlan) error {
 	// A segment is a run of commands of one kind on one list.
+	// Junk goes first in every mode: a disabled entry of ours matches no
+	// traffic, and while it is there an add of its address would trap.
 	type segment struct {
 		lp         *listPlan
-		remove     bool
-		start, end int // command indexes
+		remove     []uint64 // ids to remove, or nil for adds
+		start, end int      // command indexes
 	}
 	var segs []segment
 	n := 0
-	push := func(lp *listPlan, remove bool, k int) {
+	push := func(lp *listPlan, remove []uint64, k int) {
 		if k > 0 {
 			segs = append(segs, segment{lp, remove, n, n + k})
 			n += k
 		}
 	}
 	for _, lp := range lists {
+		push(lp, lp.junk, s.batches(len(lp.junk)))
 		if !lp.inPlace {
-			push(lp, true, s.batches(len(lp.removes)))
+			push(lp, lp.removes, s.batches(len(lp.removes)))
 		}
-		push(lp, false, lp.numAdds())
+		push(lp, nil, lp.numAdds())
 		if lp.inPlace {
-			push(lp, true, s.batches(len(lp.removes)))
+			push(lp, lp.removes, s.batches(len(lp.removes)))
 		}
 	}
 	segOf := func(i int) *segment {
@@ -428,9 +434,9 @@ func (s *syncer) loadLists(lists []*listPlan) error {
 		sg := segOf(i)
 		lp, k := sg.lp, i-sg.start
 		m := menu(lp.fi) + "/address-list/"
-		if sg.remove {
+		if sg.remove != nil {
 			b := s.cfg.RemoveBatch
-			return []string{m + "remove", "=.id=" + joinIDs(lp.removes[k*b:min((k+1)*b, len(lp.removes))])}
+			return []string{m + "remove", "=.id=" + joinIDs(sg.remove[k*b:min((k+1)*b, len(sg.remove))])}
 		}
 		var r netipx.IPRange
 		if lp.addAll {
@@ -450,7 +456,7 @@ func (s *syncer) loadLists(lists []*listPlan) error {
 		lp, k := sg.lp, i-sg.start
 		for _, t := range r.traps {
 			switch {
-			case sg.remove:
+			case sg.remove != nil:
 				return fmt.Errorf("list %s: remove: %s", lp.name, t)
 			case strings.Contains(t, "already have such entry"):
 				// Present already (checked by the count below), its id
@@ -459,7 +465,7 @@ func (s *syncer) loadLists(lists []*listPlan) error {
 				return fmt.Errorf("list %s: add %s: %s", lp.name, strings.TrimPrefix(words[2], "=address="), t)
 			}
 		}
-		if sg.remove || len(r.traps) > 0 {
+		if sg.remove != nil || len(r.traps) > 0 {
 			return nil
 		}
 		j := k
@@ -478,7 +484,7 @@ func (s *syncer) loadLists(lists []*listPlan) error {
 // rule is pointed at a list missing anything.
 func (s *syncer) checkLoaded(lists []*listPlan) error {
 	for _, lp := range lists {
-		if lp.numAdds()+len(lp.removes) == 0 {
+		if lp.numAdds()+lp.numRemoves() == 0 {
 			continue
 		}
 		words := []string{menu(lp.fi) + "/address-list/print", "=count-only=", "?list=" + lp.name, "?comment=" + s.cfg.Tag}
