@@ -63,12 +63,17 @@ type countCheck struct {
 // number of tagged entries in any list (a generation we do not know of, a
 // list emptied by a reboot, entries added or removed by hand); per list,
 // the number of enabled tagged entries (also an entry disabled by hand).
-func (m *memo) checks(tag string) []countCheck {
+// With lists false, only the totals: after a sync, which counted every
+// list it loaded before any rule used it.
+func (m *memo) checks(tag string, lists bool) []countCheck {
 	var cs []countCheck
 	for fi := range 2 {
 		mn := menu(fi) + "/address-list/print"
 		cs = append(cs, countCheck{[]string{mn, "=count-only=", "?comment=" + tag}, m.total[fi]})
 		for _, ml := range m.lists[fi] {
+			if !lists {
+				break
+			}
 			cs = append(cs, countCheck{[]string{mn, "=count-only=", "?list=" + ml.name, "?comment=" + tag, "?disabled=false"}, len(ml.ids)})
 		}
 	}

@@ -201,12 +201,27 @@ func merge(have iter.Seq[entry], want iter.Seq[netipx.IPRange], keep func(j int,
 	}
 }
 
-// diffSize is the number of adds and removes turning g into want.
-func diffSize(g *glist, want *dlist) int {
-	if g.known != nil && g.known.set.Equal(want.set) {
-		return 0
+// A gdiff is what turns a generation into a wanted list: ids[j] is the id
+// of wanted entry j where present, adds the missing ones, removes the
+// entries not wanted; cost counts the commands' entries, junk included.
+type gdiff struct {
+	ids     []uint64
+	adds    []addition
+	removes []uint64
+	cost    int
+}
+
+// diffOf diffs g against want. A remembered generation holding exactly
+// the wanted set needs no walk.
+func diffOf(g *glist, want *dlist) *gdiff {
+	if g.known != nil && len(g.junk) == 0 && g.known.set.Equal(want.set) {
+		return &gdiff{ids: g.known.ids}
 	}
-	n := len(g.junk)
-	merge(g.all(), want.all(), func(int, uint64) {}, func(int, netipx.IPRange) { n++ }, func(uint64) { n++ })
-	return n
+	d := &gdiff{ids: make([]uint64, want.n)}
+	merge(g.all(), want.all(),
+		func(j int, id uint64) { d.ids[j] = id },
+		func(j int, r netipx.IPRange) { d.adds = append(d.adds, addition{j, r}) },
+		func(id uint64) { d.removes = append(d.removes, id) })
+	d.cost = len(d.adds) + len(d.removes) + len(g.junk)
+	return d
 }

@@ -155,7 +155,7 @@ func (s *syncer) run(ctx context.Context, dry bool, m *memo) (*memo, error) {
 	switch {
 	case s.cfg.Verify == VerifyNone:
 	case s.cfg.Verify == VerifyCounts && next != nil:
-		if err := s.verifyCounts(next); err != nil {
+		if err := s.verifyCounts(next, len(w.garbage) > 0); err != nil {
 			return nil, fmt.Errorf("verify: %w", err)
 		}
 	default:
@@ -171,7 +171,7 @@ func (s *syncer) run(ctx context.Context, dry bool, m *memo) (*memo, error) {
 // everything read back.
 func (s *syncer) start(m *memo) (*state, error) {
 	if m != nil && s.cfg.Verify != VerifyFull && m.addr == s.cfg.Addr && m.names == s.cfg.Names {
-		why, err := s.runChecks(m.checks(s.cfg.Tag))
+		why, err := s.runChecks(m.checks(s.cfg.Tag, true))
 		if err != nil {
 			return nil, err
 		}
@@ -186,16 +186,19 @@ func (s *syncer) start(m *memo) (*state, error) {
 	return readState(s.c, s.cfg.Names)
 }
 
-// verifyCounts confirms the state the sync left with the counts the next
-// sync would check (the lists just loaded were counted already, before
-// any rule used them) and the rules read back.
-func (s *syncer) verifyCounts(m *memo) error {
-	why, err := s.runChecks(m.checks(s.cfg.Tag))
-	if err != nil {
-		return err
-	}
-	if why != "" {
-		return fmt.Errorf("the router does not hold what was sent: %s", why)
+// verifyCounts confirms the state the sync left: the rules read back and,
+// if whole generations were removed, the tagged entries per family. The
+// lists just loaded were counted already, before any rule used them, and
+// the others were confirmed or read at the start.
+func (s *syncer) verifyCounts(m *memo, removedLists bool) error {
+	if removedLists {
+		why, err := s.runChecks(m.checks(s.cfg.Tag, false))
+		if err != nil {
+			return err
+		}
+		if why != "" {
+			return fmt.Errorf("the router does not hold what was sent: %s", why)
+		}
 	}
 	st := m.state()
 	if err := readRules(s.c, s.cfg.Names, st); err != nil {
@@ -245,14 +248,16 @@ func (s *syncer) plan(st *state) (*work, error) {
 			}
 		}
 	}
-	costs := map[*glist]int{}
+	// Each candidate generation is diffed once; the target's diff is the
+	// one sent.
+	diffs := map[*glist]*gdiff{}
 	cost := func(g *glist, dl *dlist) int {
-		c, ok := costs[g]
+		d, ok := diffs[g]
 		if !ok {
-			c = diffSize(g, dl)
-			costs[g] = c
+			d = diffOf(g, dl)
+			diffs[g] = d
 		}
-		return c
+		return d.cost
 	}
 	for i := range s.d.lists {
 		dl := &s.d.lists[i]
@@ -271,7 +276,7 @@ func (s *syncer) plan(st *state) (*work, error) {
 				free = append(free, g)
 			}
 		}
-		clear(costs) // per wanted list
+		clear(diffs) // per wanted list
 		best := func(gs []*glist) *glist {
 			var b *glist
 			for _, g := range gs {
@@ -293,8 +298,9 @@ func (s *syncer) plan(st *state) (*work, error) {
 		default:
 			target = best(free)
 		}
-		lp := &listPlan{fi: fi, want: dl, inPlace: inPlace, ids: make([]uint64, dl.n)}
+		lp := &listPlan{fi: fi, want: dl, inPlace: inPlace}
 		if target == nil {
+			lp.ids = make([]uint64, dl.n)
 			next := 1
 			for _, g := range gens {
 				if v, err := strconv.Atoi(g.gen); err == nil && v >= next {
@@ -305,11 +311,9 @@ func (s *syncer) plan(st *state) (*work, error) {
 			lp.addAll = true
 		} else {
 			lp.name = target.name
-			merge(target.all(), dl.all(),
-				func(j int, id uint64) { lp.ids[j] = id },
-				func(j int, r netipx.IPRange) { lp.adds = append(lp.adds, addition{j, r}) },
-				func(id uint64) { lp.removes = append(lp.removes, id) })
-			lp.junk = target.junk
+			cost(target, dl)
+			d := diffs[target]
+			lp.ids, lp.adds, lp.removes, lp.junk = d.ids, d.adds, d.removes, target.junk
 		}
 		if len(refs) > 0 && (len(refs) > 1 || refs[0].name != lp.name) {
 			lp.from = refs[0].name
