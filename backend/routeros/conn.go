@@ -107,7 +107,7 @@ func dial(ctx context.Context, dc dialConfig) (*conn, error) {
 		calls:   map[string]*call{},
 		dead:    make(chan struct{}),
 	}
-	c.r = &sentenceReader{bufio.NewReaderSize(nc, 64<<10)}
+	c.r = &sentenceReader{br: bufio.NewReaderSize(nc, 64<<10)}
 	c.bw = bufio.NewWriterSize(deadlineWriter{c}, 64<<10)
 	c.stop = context.AfterFunc(ctx, func() { c.fail(ctx.Err()) })
 	go c.readLoop()

@@ -95,7 +95,7 @@ func readLists(c *conn, n Names, st *state) error {
 		var bad error
 		words := []string{menu(fi) + "/address-list/print", "=.proplist=.id,list,address,disabled", "?comment=" + n.Tag}
 		res, err := c.runRe(func(s *proto.Sentence) {
-			name := s.Map["list"]
+			name := attr(s, "list")
 			g := lists[name]
 			if g == nil {
 				k, gen, ok := n.parseList(name)
@@ -106,15 +106,15 @@ func readLists(c *conn, n Names, st *state) error {
 				g = &glist{name: name, key: k, gen: gen}
 				lists[name] = g
 			}
-			id, ok := parseID(s.Map[".id"])
+			id, ok := parseID(attr(s, ".id"))
 			if !ok {
 				if bad == nil {
-					bad = errorf("%s: bad id %q", words[0], s.Map[".id"])
+					bad = errorf("%s: bad id %q", words[0], attr(s, ".id"))
 				}
 				return
 			}
-			r, ok := parseEntry(s.Map["address"])
-			if !ok || s.Map["disabled"] == "true" || r.From().Is4() != (k4(g.key)) {
+			r, ok := parseEntry(attr(s, "address"))
+			if !ok || attr(s, "disabled") == "true" || r.From().Is4() != (k4(g.key)) {
 				g.junk = append(g.junk, id)
 				return
 			}
@@ -144,15 +144,19 @@ func readRules(c *conn, n Names, st *state) error {
 		words := []string{menu(fi) + "/nat/print", "=.proplist=" + ruleProps}
 		st.rules[fi] = nil
 		res, err := c.runRe(func(s *proto.Sentence) {
-			id, ok := parseID(s.Map[".id"])
+			props := make(map[string]string, len(s.List))
+			for _, p := range s.List {
+				props[p.Key] = p.Value
+			}
+			id, ok := parseID(props[".id"])
 			if !ok {
 				if bad == nil {
-					bad = errorf("%s: bad id %q", words[0], s.Map[".id"])
+					bad = errorf("%s: bad id %q", words[0], props[".id"])
 				}
 				return
 			}
-			r := &rrule{id: id, props: s.Map, comment: s.Map["comment"]}
-			if s.Map["dynamic"] != "true" {
+			r := &rrule{id: id, props: props, comment: props["comment"]}
+			if props["dynamic"] != "true" {
 				r.name, _ = n.ruleName(r.comment)
 			}
 			st.rules[fi] = append(st.rules[fi], r)
