@@ -35,20 +35,21 @@ type entry struct {
 	id uint64
 }
 
-// all walks the generation's entries in range order.
-func (g *glist) all() iter.Seq[entry] {
-	if g.known == nil {
-		return slices.Values(g.entries)
+// ranges walks the generation's entries in range order; id(i) is the id
+// of the i-th.
+func (g *glist) ranges() (iter.Seq[netipx.IPRange], func(i int) uint64) {
+	if g.known != nil {
+		ids := g.known.ids
+		return allEntries(g.known.set, g.key.fam), func(i int) uint64 { return ids[i] }
 	}
-	return func(yield func(entry) bool) {
-		i := 0
-		for r := range allEntries(g.known.set, g.key.fam) {
-			if !yield(entry{r, g.known.ids[i]}) {
+	es := g.entries
+	return func(yield func(netipx.IPRange) bool) {
+		for _, e := range es {
+			if !yield(e.r) {
 				return
 			}
-			i++
 		}
-	}
+	}, func(i int) uint64 { return es[i].id }
 }
 
 // ids returns the ids of every tagged entry of the generation.
@@ -179,30 +180,79 @@ func k4(k listKey) bool { return k.fam == 4 }
 // merge walks a generation's entries against the wanted ones, both in
 // range order, in one pass and without materialising either: keep(j, id)
 // for wanted entry j present as id, add(j, r) for wanted entry j missing,
-// remove(id) for an entry not wanted or a duplicate.
-func merge(have iter.Seq[entry], want iter.Seq[netipx.IPRange], keep func(j int, id uint64), add func(j int, r netipx.IPRange), remove func(id uint64)) {
-	next, stop := iter.Pull(have)
-	defer stop()
-	h, ok := next()
+// remove(id) for an entry not wanted or a duplicate. The generation's
+// i-th range in order has the id id(i).
+func merge(have iter.Seq[netipx.IPRange], id func(i int) uint64, want iter.Seq[netipx.IPRange], keep func(j int, id uint64), add func(j int, r netipx.IPRange), remove func(id uint64)) {
+	hv := newPuller(have)
+	defer hv.stop()
+	i := 0
+	h, ok := hv.next()
+	advance := func() {
+		i++
+		h, ok = hv.next()
+	}
 	j := 0
 	for w := range want {
-		for ok && rangeCmp(h.r, w) < 0 {
-			remove(h.id)
-			h, ok = next()
+		for ok && rangeCmp(h, w) < 0 {
+			remove(id(i))
+			advance()
 		}
-		if ok && h.r == w {
-			keep(j, h.id)
-			for h, ok = next(); ok && h.r == w; h, ok = next() {
-				remove(h.id) // an old duplicate
+		if ok && h == w {
+			keep(j, id(i))
+			for advance(); ok && h == w; advance() {
+				remove(id(i)) // an old duplicate
 			}
 		} else {
 			add(j, w)
 		}
 		j++
 	}
-	for ; ok; h, ok = next() {
-		remove(h.id)
+	for ; ok; advance() {
+		remove(id(i))
 	}
+}
+
+// A puller is iter.Pull over a sequence, switching coroutines once per
+// chunk of values rather than twice per value: at 100,000 entries the
+// switches cost more than the diff itself.
+type puller[T any] struct {
+	pull func() ([]T, bool)
+	stop func()
+	buf  []T
+}
+
+const pullChunk = 256
+
+func newPuller[T any](seq iter.Seq[T]) *puller[T] {
+	p := &puller[T]{}
+	p.pull, p.stop = iter.Pull(func(yield func([]T) bool) {
+		buf := make([]T, 0, pullChunk)
+		for v := range seq {
+			if buf = append(buf, v); len(buf) == pullChunk {
+				if !yield(buf) {
+					return
+				}
+				buf = buf[:0] // the consumer is done with it: it asked for more
+			}
+		}
+		if len(buf) > 0 {
+			yield(buf)
+		}
+	})
+	return p
+}
+
+func (p *puller[T]) next() (T, bool) {
+	if len(p.buf) == 0 {
+		var ok bool
+		if p.buf, ok = p.pull(); !ok || len(p.buf) == 0 {
+			var zero T
+			return zero, false
+		}
+	}
+	v := p.buf[0]
+	p.buf = p.buf[1:]
+	return v, true
 }
 
 // A gdiff is what turns a generation into a wanted list: ids[j] is the id
@@ -222,7 +272,8 @@ func diffOf(g *glist, want *dlist) *gdiff {
 		return &gdiff{ids: g.known.ids}
 	}
 	d := &gdiff{ids: make([]uint64, want.n)}
-	merge(g.all(), want.all(),
+	have, id := g.ranges()
+	merge(have, id, want.all(),
 		func(j int, id uint64) { d.ids[j] = id },
 		func(j int, r netipx.IPRange) { d.adds = append(d.adds, addition{j, r}) },
 		func(id uint64) { d.removes = append(d.removes, id) })

@@ -24,6 +24,8 @@ type syncer struct {
 	progress func(done, total int)
 
 	read string // how the state was learnt: "memo" or "full"
+	mark time.Time
+
 
 	pmu         sync.Mutex
 	done, total int
@@ -89,6 +91,15 @@ func (w *work) empty() bool {
 	return true
 }
 
+// phase logs, at debug level, how long the work since the last mark took.
+func (s *syncer) phase(name string) {
+	now := time.Now()
+	if !s.mark.IsZero() {
+		s.cfg.Logger.Debug("routeros sync phase", "router", s.cfg.Addr, "phase", name, "elapsed", now.Sub(s.mark))
+	}
+	s.mark = now
+}
+
 func (s *syncer) step(n int) {
 	if s.progress == nil {
 		return
@@ -103,14 +114,17 @@ func (s *syncer) step(n int) {
 // run syncs, starting from the memo m if the router confirms it, and
 // returns the memo of the state it left (nil if unknown).
 func (s *syncer) run(ctx context.Context, dry bool, m *memo) (*memo, error) {
+	s.phase("")
 	st, err := s.start(m)
 	if err != nil {
 		return nil, err
 	}
+	s.phase("state (" + s.read + ")")
 	w, err := s.plan(st)
 	if err != nil {
 		return nil, err
 	}
+	s.phase("diff")
 	s.report.Changes = w.lines
 	for _, l := range w.lists {
 		s.report.ElementsAdded += l.numAdds()
@@ -140,18 +154,23 @@ func (s *syncer) run(ctx context.Context, dry bool, m *memo) (*memo, error) {
 	if err := s.loadLists(w.lists); err != nil {
 		return nil, err
 	}
+	s.phase("load")
 	if err := s.checkLoaded(w.lists); err != nil {
 		return nil, err
 	}
+	s.phase("count loaded")
 	for fi := range 2 {
 		if _, err := s.rulePhase(fi, st.rules[fi], w.targets, &realExec{s: s, fi: fi}); err != nil {
 			return nil, err
 		}
 	}
+	s.phase("rules")
 	if err := s.removeGarbage(w.garbage); err != nil {
 		return nil, err
 	}
+	s.phase("remove old generations")
 	next := s.remember(st, w)
+	defer s.phase("verify (" + s.cfg.Verify.String() + ")")
 	switch {
 	case s.cfg.Verify == VerifyNone:
 	case s.cfg.Verify == VerifyCounts && next != nil:
