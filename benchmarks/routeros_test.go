@@ -307,20 +307,24 @@ func BenchmarkRouterOSInitial(b *testing.B) {
 // standby, its standby generation), synced by the same Router, syncs a
 // plan with 1% of the entries replaced (n/100 removed, n/100 added).
 // "full-read" is in-place with a fresh Router, which knows nothing and
-// reads every entry, as every sync did before the memo.
+// reads every entry, as every sync did before the memo; "in-place-20"
+// replaces 10 entries whatever n, to show what does not scale with the
+// change.
 func BenchmarkRouterOSIncremental(b *testing.B) {
 	for _, n := range []int{10_000, 100_000} {
-		p0, p1, p2 := rosPlan(rosSet(n, 0, 0)), rosPlan(rosSet(n, 100, 0)), rosPlan(rosSet(n, 100, 1))
 		for _, v := range []struct {
-			name  string
-			mode  routeros.Mode
-			fresh bool
+			name        string
+			mode        routeros.Mode
+			fresh       bool
+			changeEvery int // every changeEvery-th entry moves: n/changeEvery removed and added
 		}{
-			{"in-place", routeros.InPlace, false},
-			{"standby", routeros.Standby, false},
-			{"blue-green", routeros.BlueGreen, false},
-			{"full-read", routeros.InPlace, true},
+			{"in-place", routeros.InPlace, false, 100},
+			{"standby", routeros.Standby, false, 100},
+			{"blue-green", routeros.BlueGreen, false, 100},
+			{"full-read", routeros.InPlace, true, 100},
+			{"in-place-20", routeros.InPlace, false, n / 10},
 		} {
+			p0, p1, p2 := rosPlan(rosSet(n, 0, 0)), rosPlan(rosSet(n, v.changeEvery, 0)), rosPlan(rosSet(n, v.changeEvery, 1))
 			b.Run(v.name+"/"+strconv.Itoa(n), func(b *testing.B) {
 				var cmds int64
 				var rep backend.Report

@@ -26,7 +26,6 @@ type syncer struct {
 	read string // how the state was learnt: "memo" or "full"
 	mark time.Time
 
-
 	pmu         sync.Mutex
 	done, total int
 }
