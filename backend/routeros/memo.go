@@ -80,18 +80,19 @@ func (m *memo) checks(tag string, lists bool) []countCheck {
 	return cs
 }
 
-// runChecks sends the count queries in one pipeline and describes the
-// first mismatch ("" if none).
-func (s *syncer) runChecks(cs []countCheck) (string, error) {
+// runChecks sends the count queries in one pipeline, with the extra
+// queries (such as ruleQueries), and describes the first mismatch ("" if
+// none).
+func (s *syncer) runChecks(cs []countCheck, extra ...query) (string, error) {
 	got := make([]string, len(cs))
-	err := s.c.pipeline(len(cs), s.cfg.Window, func(i int) []string { return cs[i].words }, func(i int, _ []string, r *result) error {
-		if err := r.trapErr(cs[i].words); err != nil {
-			return err
-		}
-		got[i] = r.done.Map["ret"]
-		return nil
-	})
-	if err != nil {
+	qs := make([]query, 0, len(cs)+len(extra))
+	for i, c := range cs {
+		qs = append(qs, query{words: c.words, done: func(r *result) error {
+			got[i] = r.done.Map["ret"]
+			return nil
+		}})
+	}
+	if err := s.c.batch(append(qs, extra...), s.cfg.Window); err != nil {
 		return "", err
 	}
 	for i, c := range cs {

@@ -140,11 +140,18 @@ func readLists(c *conn, n Names, st *state) error {
 
 // readRules reads every NAT rule of each family into st.rules.
 func readRules(c *conn, n Names, st *state) error {
+	return c.batch(ruleQueries(n, st), 2)
+}
+
+// ruleQueries are the prints that read every NAT rule of each family into
+// st.rules, to send with other queries.
+func ruleQueries(n Names, st *state) []query {
+	var qs []query
 	for fi := range 2 {
 		var bad error
 		words := []string{menu(fi) + "/nat/print", "=.proplist=" + ruleProps}
 		st.rules[fi] = nil
-		res, err := c.runRe(func(s *proto.Sentence) {
+		qs = append(qs, query{words: words, onRe: func(s *proto.Sentence) {
 			props := make(map[string]string, len(s.List))
 			for _, p := range s.List {
 				props[p.Key] = p.Value
@@ -161,18 +168,9 @@ func readRules(c *conn, n Names, st *state) error {
 				r.name, _ = n.ruleName(r.comment)
 			}
 			st.rules[fi] = append(st.rules[fi], r)
-		}, words...)
-		if err != nil {
-			return err
-		}
-		if err := res.trapErr(words); err != nil {
-			return err
-		}
-		if bad != nil {
-			return bad
-		}
+		}, done: func(*result) error { return bad }})
 	}
-	return nil
+	return qs
 }
 
 func k4(k listKey) bool { return k.fam == 4 }

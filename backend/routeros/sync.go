@@ -189,14 +189,14 @@ func (s *syncer) run(ctx context.Context, dry bool, m *memo) (*memo, error) {
 // everything read back.
 func (s *syncer) start(m *memo) (*state, error) {
 	if m != nil && s.cfg.Verify != VerifyFull && m.addr == s.cfg.Addr && m.names == s.cfg.Names {
-		why, err := s.runChecks(m.checks(s.cfg.Tag, true))
+		st := m.state()
+		why, err := s.runChecks(m.checks(s.cfg.Tag, true), ruleQueries(s.cfg.Names, st)...)
 		if err != nil {
 			return nil, err
 		}
 		if why == "" {
-			st := m.state()
 			s.read = "memo"
-			return st, readRules(s.c, s.cfg.Names, st)
+			return st, nil
 		}
 		s.cfg.Logger.Info("routeros: the router changed since the last sync; reading it in full", "router", s.cfg.Addr, "why", why)
 	}
@@ -209,18 +209,17 @@ func (s *syncer) start(m *memo) (*state, error) {
 // lists just loaded were counted already, before any rule used them, and
 // the others were confirmed or read at the start.
 func (s *syncer) verifyCounts(m *memo, removedLists bool) error {
+	var cs []countCheck
 	if removedLists {
-		why, err := s.runChecks(m.checks(s.cfg.Tag, false))
-		if err != nil {
-			return err
-		}
-		if why != "" {
-			return fmt.Errorf("the router does not hold what was sent: %s", why)
-		}
+		cs = m.checks(s.cfg.Tag, false)
 	}
 	st := m.state()
-	if err := readRules(s.c, s.cfg.Names, st); err != nil {
+	why, err := s.runChecks(cs, ruleQueries(s.cfg.Names, st)...)
+	if err != nil {
 		return err
+	}
+	if why != "" {
+		return fmt.Errorf("the router does not hold what was sent: %s", why)
 	}
 	w, err := s.plan(st)
 	if err != nil {
