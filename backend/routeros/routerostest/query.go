@@ -75,7 +75,8 @@ func compileQuery(words []string) query {
 // unconfirmed: the index base of digit operations, and what RouterOS does on
 // stack underflow (here: a trap).
 func (q query) eval(it row) (match, ok bool) {
-	var st []bool
+	var buf [16]bool // the stack, without an allocation per item scanned
+	st := buf[:0]
 	for _, w := range q {
 		if w.stack {
 			ops := w.ops
