@@ -60,8 +60,9 @@ const (
 	// every count unchanged: a managed entry's address edited in place, as
 	// many entries removed as added in one list, a list restored to the
 	// same size. The first Apply of a Router, and any whose counts differ,
-	// reads every managed entry instead. After the changes the same counts
-	// and the rules are read back.
+	// reads every managed entry instead. After the changes, each changed
+	// list has been counted (before any rule used it); the rules are read
+	// back, and the totals per family if a whole generation was removed.
 	VerifyCounts Verify = iota
 	// VerifyFull trusts nothing remembered: it reads every managed entry
 	// before and after the changes and fails unless the router matches
