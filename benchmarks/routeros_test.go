@@ -1,13 +1,24 @@
 package benchmarks
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/metrics"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,12 +74,79 @@ func rosPlan(english cidr.Set) *steer.Plan {
 	return &steer.Plan{Sets: []steer.Set{{Name: "english", Addrs: english}}, Rules: rules}
 }
 
-func rosServer(b *testing.B) *routerostest.Server {
-	srv, err := routerostest.NewServer(routerostest.Options{Latency: rosLatency})
+// rosSim is the simulator in a process of its own (cmd/rossim), so the
+// benchmark's memory figures are the client's alone.
+type rosSim struct {
+	cmd  *exec.Cmd
+	in   io.WriteCloser
+	out  *bufio.Reader
+	addr string
+}
+
+var (
+	rossimOnce sync.Once
+	rossimBin  string
+	rossimErr  error
+)
+
+func rosServer(b *testing.B) *rosSim {
+	rossimOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "rossim")
+		if err != nil {
+			rossimErr = err
+			return
+		}
+		rossimBin = filepath.Join(dir, "rossim")
+		out, err := exec.Command("go", "build", "-o", rossimBin, "./cmd/rossim").CombinedOutput()
+		if err != nil {
+			rossimErr = fmt.Errorf("go build ./cmd/rossim: %v\n%s", err, out)
+		}
+	})
+	if rossimErr != nil {
+		b.Fatal(rossimErr)
+	}
+	s := &rosSim{cmd: exec.Command(rossimBin, "-latency", rosLatency.String())}
+	s.cmd.Stderr = os.Stderr
+	var err error
+	if s.in, err = s.cmd.StdinPipe(); err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
 	}
-	return srv
+	if err := s.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	s.out = bufio.NewReader(stdout)
+	line, err := s.out.ReadString('\n')
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.addr = strings.TrimSpace(line)
+	return s
+}
+
+func (s *rosSim) Addr() string { return s.addr }
+
+func (s *rosSim) Stats(b *testing.B) routerostest.Stats {
+	var st routerostest.Stats
+	if _, err := io.WriteString(s.in, "stats\n"); err != nil {
+		b.Fatal(err)
+	}
+	line, err := s.out.ReadBytes('\n')
+	if err == nil {
+		err = json.Unmarshal(line, &st)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st
+}
+
+func (s *rosSim) Close() {
+	s.in.Close()
+	s.cmd.Wait()
 }
 
 func rosApply(b *testing.B, r *routeros.Router, p *steer.Plan) backend.Report {
@@ -80,11 +158,89 @@ func rosApply(b *testing.B, r *routeros.Router, p *steer.Plan) backend.Report {
 }
 
 func quietRouter(addr string, mode routeros.Mode) *routeros.Router {
-	return &routeros.Router{Addr: addr, User: "admin", Mode: mode, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return &routeros.Router{Addr: addr, User: "admin", Mode: mode, Logger: slog.New(slog.DiscardHandler)}
+}
+
+// heapMeter measures the client's heap around one operation: the peak of
+// heap objects sampled every 2 ms during it, above the live heap before
+// it (garbage included, so it follows the GC's pacing), and what the
+// Router keeps afterwards (the live heap with the Router reachable minus
+// without it; the plans stay reachable throughout).
+type heapMeter struct {
+	base, with uint64
+	peak       atomic.Uint64
+	stop       chan struct{}
+	done       chan struct{}
+	kept, max  []float64
+}
+
+func heapObjects() uint64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
+func heapLive() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// start is called with the timer stopped.
+func (h *heapMeter) start() {
+	h.base = heapLive()
+	h.peak.Store(h.base)
+	h.stop, h.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(h.done)
+		t := time.NewTicker(2 * time.Millisecond)
+		defer t.Stop()
+		for {
+			if v := heapObjects(); v > h.peak.Load() {
+				h.peak.Store(v)
+			}
+			select {
+			case <-h.stop:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+}
+
+// end is called with the timer stopped, while the Router is reachable.
+func (h *heapMeter) end() {
+	close(h.stop)
+	<-h.done
+	if v := heapObjects(); v > h.peak.Load() {
+		h.peak.Store(v)
+	}
+	h.max = append(h.max, float64(h.peak.Load())-float64(h.base))
+	h.with = heapLive()
+}
+
+// dropped is called once the Router is unreachable.
+func (h *heapMeter) dropped() {
+	h.kept = append(h.kept, float64(h.with)-float64(heapLive()))
+}
+
+func (h *heapMeter) report(b *testing.B) {
+	if len(h.kept) == 0 {
+		return
+	}
+	b.ReportMetric(median(h.kept), "kept-B/op")
+	b.ReportMetric(median(h.max), "peak-B/op")
+}
+
+func median(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return xs[len(xs)/2]
 }
 
 // BenchmarkRouterOSInitial: an empty router to the full plan. "pipelined"
-// is routeros.Router (diff, window of 256, verify by read-back);
+// is routeros.Router (window of 256, count check, rules, verify by counts);
 // "one-per-rtt" is what existing tools do: go-routeros' sync client, one
 // add per round trip, no read-back.
 func BenchmarkRouterOSInitial(b *testing.B) {
@@ -92,20 +248,28 @@ func BenchmarkRouterOSInitial(b *testing.B) {
 		p := rosPlan(rosSet(n, 0, 0))
 		b.Run("pipelined/"+strconv.Itoa(n), func(b *testing.B) {
 			var cmds int64
+			var h heapMeter
 			for b.Loop() {
 				b.StopTimer()
 				srv := rosServer(b)
+				r := quietRouter(srv.Addr(), routeros.BlueGreen)
+				h.start()
 				b.StartTimer()
-				rosApply(b, quietRouter(srv.Addr(), routeros.BlueGreen), p)
+				rosApply(b, r, p)
 				b.StopTimer()
-				cmds = srv.Stats().Commands
+				h.end()
+				runtime.KeepAlive(r)
+				r = nil
+				h.dropped()
+				cmds = srv.Stats(b).Commands
 				srv.Close()
 				b.StartTimer()
 			}
 			b.ReportMetric(float64(cmds), "commands/op")
+			h.report(b)
 		})
 		if n > 10_000 && os.Getenv("ROUTEROS_BASELINE_100K") == "" {
-			continue // ~2 minutes per run: set ROUTEROS_BASELINE_100K=1 to measure it
+			continue // ~2.5 minutes per run: set ROUTEROS_BASELINE_100K=1 to measure it
 		}
 		b.Run("one-per-rtt/"+strconv.Itoa(n), func(b *testing.B) {
 			entries := p.Sets[0].Addrs.Ranges()
@@ -130,7 +294,7 @@ func BenchmarkRouterOSInitial(b *testing.B) {
 				}
 				c.Close()
 				b.StopTimer()
-				cmds = srv.Stats().Commands
+				cmds = srv.Stats(b).Commands
 				srv.Close()
 				b.StartTimer()
 			}
@@ -139,33 +303,59 @@ func BenchmarkRouterOSInitial(b *testing.B) {
 	}
 }
 
-// BenchmarkRouterOSIncremental: a router holding the 100k plan (and, for
-// standby, its standby generation) syncs a plan with 1% of the entries
-// replaced (1,000 removed, 1,000 added).
+// BenchmarkRouterOSIncremental: a router holding an n-entry plan (and, for
+// standby, its standby generation), synced by the same Router, syncs a
+// plan with 1% of the entries replaced (n/100 removed, n/100 added).
+// "full-read" is in-place with a fresh Router, which knows nothing and
+// reads every entry, as every sync did before the memo; "in-place-20"
+// replaces 10 entries whatever n, to show what does not scale with the
+// change.
 func BenchmarkRouterOSIncremental(b *testing.B) {
-	const n = 100_000
-	p0, p1, p2 := rosPlan(rosSet(n, 0, 0)), rosPlan(rosSet(n, 100, 0)), rosPlan(rosSet(n, 100, 1))
-	for _, mode := range []routeros.Mode{routeros.InPlace, routeros.Standby, routeros.BlueGreen} {
-		b.Run(mode.String(), func(b *testing.B) {
-			var cmds int64
-			var rep backend.Report
-			for b.Loop() {
-				b.StopTimer()
-				srv := rosServer(b)
-				r := quietRouter(srv.Addr(), mode)
-				rosApply(b, r, p0)
-				rosApply(b, r, p1)
-				before := srv.Stats().Commands
-				b.StartTimer()
-				rep = rosApply(b, r, p2)
-				b.StopTimer()
-				cmds = srv.Stats().Commands - before
-				srv.Close()
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(cmds), "commands/op")
-			b.ReportMetric(float64(rep.ElementsAdded+rep.ElementsRemoved), "entries/op")
-		})
+	for _, n := range []int{10_000, 100_000} {
+		for _, v := range []struct {
+			name        string
+			mode        routeros.Mode
+			fresh       bool
+			changeEvery int // every changeEvery-th entry moves: n/changeEvery removed and added
+		}{
+			{"in-place", routeros.InPlace, false, 100},
+			{"standby", routeros.Standby, false, 100},
+			{"blue-green", routeros.BlueGreen, false, 100},
+			{"full-read", routeros.InPlace, true, 100},
+			{"in-place-20", routeros.InPlace, false, n / 10},
+		} {
+			p0, p1, p2 := rosPlan(rosSet(n, 0, 0)), rosPlan(rosSet(n, v.changeEvery, 0)), rosPlan(rosSet(n, v.changeEvery, 1))
+			b.Run(v.name+"/"+strconv.Itoa(n), func(b *testing.B) {
+				var cmds int64
+				var rep backend.Report
+				var h heapMeter
+				for b.Loop() {
+					b.StopTimer()
+					srv := rosServer(b)
+					r := quietRouter(srv.Addr(), v.mode)
+					rosApply(b, r, p0)
+					rosApply(b, r, p1)
+					if v.fresh {
+						r = quietRouter(srv.Addr(), v.mode)
+					}
+					before := srv.Stats(b).Commands
+					h.start()
+					b.StartTimer()
+					rep = rosApply(b, r, p2)
+					b.StopTimer()
+					h.end()
+					runtime.KeepAlive(r)
+					r = nil
+					h.dropped()
+					cmds = srv.Stats(b).Commands - before
+					srv.Close()
+					b.StartTimer()
+				}
+				b.ReportMetric(float64(cmds), "commands/op")
+				b.ReportMetric(float64(rep.ElementsAdded+rep.ElementsRemoved), "entries/op")
+				h.report(b)
+			})
+		}
 	}
 }
 
@@ -189,7 +379,7 @@ func BenchmarkRouterOSSeed(b *testing.B) {
 		b.StartTimer()
 		rosApply(b, quietRouter(srv.Addr(), routeros.BlueGreen), p)
 		b.StopTimer()
-		cmds = srv.Stats().Commands
+		cmds = srv.Stats(b).Commands
 		srv.Close()
 		b.StartTimer()
 	}

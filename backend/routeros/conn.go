@@ -107,7 +107,7 @@ func dial(ctx context.Context, dc dialConfig) (*conn, error) {
 		calls:   map[string]*call{},
 		dead:    make(chan struct{}),
 	}
-	c.r = &sentenceReader{bufio.NewReaderSize(nc, 64<<10)}
+	c.r = &sentenceReader{br: bufio.NewReaderSize(nc, 64<<10)}
 	c.bw = bufio.NewWriterSize(deadlineWriter{c}, 64<<10)
 	c.stop = context.AfterFunc(ctx, func() { c.fail(ctx.Err()) })
 	go c.readLoop()
@@ -285,6 +285,30 @@ func (c *conn) flush() error {
 	return nil
 }
 
+// A query is one command of a batch, with what to do with its reply.
+type query struct {
+	words []string
+	onRe  func(*proto.Sentence) // each row, on the reader goroutine
+	done  func(*result) error   // after the reply, unless it trapped
+}
+
+// batch pipelines the queries; a trap is an error.
+func (c *conn) batch(qs []query, window int) error {
+	return c.pipelineRe(len(qs), window, func(i int) []string { return qs[i].words }, func(i int, s *proto.Sentence) {
+		if qs[i].onRe != nil {
+			qs[i].onRe(s)
+		}
+	}, func(i int, _ []string, r *result) error {
+		if err := r.trapErr(qs[i].words); err != nil {
+			return err
+		}
+		if qs[i].done != nil {
+			return qs[i].done(r)
+		}
+		return nil
+	})
+}
+
 // result is a finished command.
 type result struct {
 	traps []string
@@ -331,9 +355,17 @@ func (c *conn) runRe(onRe func(*proto.Sentence), words ...string) (*result, erro
 }
 
 // pipeline sends n commands with at most window in flight, calling done
-// for each reply in reply order, from the reader goroutine (so done must
-// be quick). It stops at the first error from the connection or done.
-func (c *conn) pipeline(n, window int, cmd func(i int) []string, done func(i int, r *result) error) error {
+// for each reply (with the command's words) in reply order, from the
+// reader goroutine (so done must be quick). cmd is called in order, from
+// the caller's goroutine, so it may pull from an iterator. pipeline stops
+// at the first error from the connection or done.
+func (c *conn) pipeline(n, window int, cmd func(i int) []string, done func(i int, words []string, r *result) error) error {
+	return c.pipelineRe(n, window, cmd, nil, done)
+}
+
+// pipelineRe is pipeline with onRe(i, row) for each row (!re) of command
+// i, called from the reader goroutine before done(i, ...).
+func (c *conn) pipelineRe(n, window int, cmd func(i int) []string, onRe func(i int, s *proto.Sentence), done func(i int, words []string, r *result) error) error {
 	sem := make(chan struct{}, window)
 	var (
 		mu       sync.Mutex
@@ -377,10 +409,13 @@ func (c *conn) pipeline(n, window int, cmd func(i int) []string, done func(i int
 				setErr(cl.err)
 				return
 			}
-			if err := done(i, &result{traps: cl.traps, done: cl.done}); err != nil {
+			if err := done(i, words, &result{traps: cl.traps, done: cl.done}); err != nil {
 				setErr(err)
 			}
 		}}
+		if onRe != nil {
+			cl.onRe = func(s *proto.Sentence) { onRe(i, s) }
+		}
 		wg.Add(1)
 		if registered, err := c.send(cl, words); err != nil {
 			if !registered {

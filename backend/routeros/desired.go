@@ -2,8 +2,11 @@ package routeros
 
 import (
 	"fmt"
+	"iter"
+	"slices"
 	"strconv"
 
+	"github.com/geosteer/geosteer/cidr"
 	"github.com/geosteer/geosteer/steer"
 	"go4.org/netipx"
 )
@@ -18,11 +21,16 @@ type desired struct {
 
 // A dlist is the wanted content of the lists of one set in one family:
 // sorted, disjoint ranges, one entry each (IPv6 ranges are split into
-// prefixes, since RouterOS takes ranges in IPv4 lists only).
+// prefixes, since RouterOS takes ranges in IPv4 lists only). The entries
+// are never materialised: set is the plan's own (immutable) value, and
+// [allEntries] walks it.
 type dlist struct {
-	key     listKey
-	entries []netipx.IPRange
+	key listKey
+	set cidr.Set // this family only
+	n   int      // number of entries
 }
+
+func (d *dlist) all() iter.Seq[netipx.IPRange] { return allEntries(d.set, d.key.fam) }
 
 // A drule is one managed NAT rule. Its src-address-list, if any, is filled
 // in once the list generation is known.
@@ -70,7 +78,8 @@ func compile(p *steer.Plan, n Names) (*desired, error) {
 			if !seen[key] {
 				seen[key] = true
 				s, _ := p.Set(r.SrcSet)
-				d.lists = append(d.lists, dlist{key: key, entries: entries(s, r.Family)})
+				fs := familySet(s.Addrs, r.Family)
+				d.lists = append(d.lists, dlist{key: key, set: fs, n: numEntries(fs, r.Family)})
 			}
 		}
 		srcs := []string{""}
@@ -125,15 +134,38 @@ func (r *drule) allFields(listName string) []field {
 
 // entries lists the set's addresses of one family as list entries.
 func entries(s steer.Set, fam int) []netipx.IPRange {
+	return slices.Collect(allEntries(s.Addrs, fam))
+}
+
+// familySet is the part of s in one family.
+func familySet(s cidr.Set, fam int) cidr.Set {
 	if fam == 4 {
-		return s.Addrs.IPv4().Ranges()
+		return s.IPv4()
 	}
-	six := s.Addrs.IPv6()
-	out := make([]netipx.IPRange, 0, six.NumPrefixes())
-	for p := range six.AllPrefixes() {
-		out = append(out, netipx.RangeOfPrefix(p))
+	return s.IPv6()
+}
+
+// allEntries walks the list entries of s's addresses of one family in
+// order: IPv4 ranges (one entry where prefixes would need several), IPv6
+// prefixes.
+func allEntries(s cidr.Set, fam int) iter.Seq[netipx.IPRange] {
+	if fam == 4 {
+		return s.IPv4().AllRanges()
 	}
-	return out
+	return func(yield func(netipx.IPRange) bool) {
+		for p := range s.IPv6().AllPrefixes() {
+			if !yield(netipx.RangeOfPrefix(p)) {
+				return
+			}
+		}
+	}
+}
+
+func numEntries(s cidr.Set, fam int) int {
+	if fam == 4 {
+		return s.IPv4().NumRanges()
+	}
+	return s.IPv6().NumPrefixes()
 }
 
 // ruleAddress is a firewall rule address value for an IPv4 range.

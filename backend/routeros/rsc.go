@@ -92,7 +92,7 @@ func (s *Script) Files(p *steer.Plan) ([]File, error) {
 	targets := map[listKey]string{}
 	for _, dl := range d.lists {
 		h := sha256.New()
-		for _, r := range dl.entries {
+		for r := range dl.all() {
 			io.WriteString(h, entryAddress(r))
 			h.Write([]byte{0})
 		}
@@ -117,7 +117,7 @@ func (s *Script) Files(p *steer.Plan) ([]File, error) {
 	var line []byte
 	for _, dl := range d.lists {
 		m := fmt.Sprintf("/%s firewall address-list\n", []string{"ip", "ipv6"}[famIndex(dl.key.fam)])
-		for _, r := range dl.entries {
+		for r := range dl.all() {
 			line = fmt.Appendf(line[:0], ":do { add list=%s address=%s comment=%s%s } on-error={}\n",
 				quote(targets[dl.key]), quote(entryAddress(r)), quote(n.Tag), timeout)
 			need := len(line)
@@ -167,8 +167,8 @@ func cutover(b *bytes.Buffer, n Names, d *desired, targets map[listKey]string) {
 			}
 			name := targets[dl.key]
 			fmt.Fprintf(b, ":if ([:len [find where list=%s and comment=%s]] < %d) do={ :error %s }\n",
-				quote(name), quote(n.Tag), len(dl.entries),
-				quote(fmt.Sprintf("%s: list %s is incomplete (want %d entries): import its list files first", n.Tag, name, len(dl.entries))))
+				quote(name), quote(n.Tag), dl.n,
+				quote(fmt.Sprintf("%s: list %s is incomplete (want %d entries): import its list files first", n.Tag, name, dl.n)))
 		}
 	}
 	for fi := range 2 {

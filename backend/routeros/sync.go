@@ -3,6 +3,7 @@ package routeros
 import (
 	"context"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"strconv"
@@ -16,11 +17,14 @@ import (
 
 // syncer runs one Apply on one connection.
 type syncer struct {
-	cfg      *Router
+	cfg      *config
 	c        *conn
 	d        *desired
 	report   backend.Report
 	progress func(done, total int)
+
+	read string // how the state was learnt: "memo" or "full"
+	mark time.Time
 
 	pmu         sync.Mutex
 	done, total int
@@ -31,10 +35,30 @@ type listPlan struct {
 	fi      int
 	want    *dlist
 	name    string
-	adds    []netipx.IPRange
+	adds    []addition // unless addAll
+	addAll  bool       // a new generation: every wanted entry, not materialised
 	removes []uint64
+	junk    []uint64 // disabled or unreadable entries of ours: removed first
+	// ids[j] is the id of wanted entry j: known from the state, or
+	// learnt from the reply to its add (0 until then).
+	ids     []uint64
 	inPlace bool // the target is referenced: add before removing
 	from    string
+}
+
+// An addition is wanted entry j, missing.
+type addition struct {
+	j int
+	r netipx.IPRange
+}
+
+func (lp *listPlan) numRemoves() int { return len(lp.junk) + len(lp.removes) }
+
+func (lp *listPlan) numAdds() int {
+	if lp.addAll {
+		return lp.want.n
+	}
+	return len(lp.adds)
 }
 
 // garbage is a generation to remove once no rule references it.
@@ -49,7 +73,8 @@ type work struct {
 	lists   []*listPlan
 	targets map[listKey]string
 	garbage []garbage
-	rules   int // rule commands (dry count)
+	kept    [2]map[string]bool // standby generations kept, per family
+	rules   int                // rule commands (dry count)
 	lines   []string
 }
 
@@ -58,11 +83,20 @@ func (w *work) empty() bool {
 		return false
 	}
 	for _, l := range w.lists {
-		if len(l.adds)+len(l.removes) > 0 {
+		if l.numAdds()+l.numRemoves() > 0 {
 			return false
 		}
 	}
 	return true
+}
+
+// phase logs, at debug level, how long the work since the last mark took.
+func (s *syncer) phase(name string) {
+	now := time.Now()
+	if !s.mark.IsZero() {
+		s.cfg.Logger.Debug("routeros sync phase", "router", s.cfg.Addr, "phase", name, "elapsed", now.Sub(s.mark))
+	}
+	s.mark = now
 }
 
 func (s *syncer) step(n int) {
@@ -76,7 +110,129 @@ func (s *syncer) step(n int) {
 	s.progress(d, t)
 }
 
-func (s *syncer) run(ctx context.Context, dry bool) error {
+// run syncs, starting from the memo m if the router confirms it, and
+// returns the memo of the state it left (nil if unknown).
+func (s *syncer) run(ctx context.Context, dry bool, m *memo) (*memo, error) {
+	s.phase("")
+	st, err := s.start(m)
+	if err != nil {
+		return nil, err
+	}
+	s.phase("state (" + s.read + ")")
+	w, err := s.plan(st)
+	if err != nil {
+		return nil, err
+	}
+	s.phase("diff")
+	s.report.Changes = w.lines
+	for _, l := range w.lists {
+		s.report.ElementsAdded += l.numAdds()
+		s.report.ElementsRemoved += l.numRemoves()
+	}
+	for _, g := range w.garbage {
+		s.report.ElementsRemoved += len(g.ids)
+	}
+	s.report.RulesChanged = w.rules
+	if w.empty() {
+		return s.remember(st, w), nil
+	}
+	if dry {
+		if st.memo {
+			return m, nil // confirmed and unchanged
+		}
+		return nil, nil
+	}
+	s.total = w.rules
+	for _, l := range w.lists {
+		s.total += l.numAdds() + s.batches(len(l.junk)) + s.batches(len(l.removes))
+	}
+	for _, g := range w.garbage {
+		s.total += s.batches(len(g.ids))
+	}
+
+	if err := s.loadLists(w.lists); err != nil {
+		return nil, err
+	}
+	s.phase("load")
+	if err := s.checkLoaded(w.lists); err != nil {
+		return nil, err
+	}
+	s.phase("count loaded")
+	for fi := range 2 {
+		if _, err := s.rulePhase(fi, st.rules[fi], w.targets, &realExec{s: s, fi: fi}); err != nil {
+			return nil, err
+		}
+	}
+	s.phase("rules")
+	if err := s.removeGarbage(w.garbage); err != nil {
+		return nil, err
+	}
+	s.phase("remove old generations")
+	next := s.remember(st, w)
+	defer s.phase("verify (" + s.cfg.Verify.String() + ")")
+	switch {
+	case s.cfg.Verify == VerifyNone:
+	case s.cfg.Verify == VerifyCounts && next != nil:
+		if err := s.verifyCounts(next, len(w.garbage) > 0); err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+	default:
+		if err := s.verifyFull(); err != nil {
+			return nil, fmt.Errorf("verify: %w", err)
+		}
+	}
+	return next, ctx.Err()
+}
+
+// start returns the state to diff against: the memo if the router's
+// counts confirm it (and the rules, read in full: they are few), else
+// everything read back.
+func (s *syncer) start(m *memo) (*state, error) {
+	if m != nil && s.cfg.Verify != VerifyFull && m.addr == s.cfg.Addr && m.names == s.cfg.Names {
+		st := m.state()
+		why, err := s.runChecks(m.checks(s.cfg.Tag, true), ruleQueries(s.cfg.Names, st)...)
+		if err != nil {
+			return nil, err
+		}
+		if why == "" {
+			s.read = "memo"
+			return st, nil
+		}
+		s.cfg.Logger.Info("routeros: the router changed since the last sync; reading it in full", "router", s.cfg.Addr, "why", why)
+	}
+	s.read = "full"
+	return readState(s.c, s.cfg.Names)
+}
+
+// verifyCounts confirms the state the sync left: the rules read back and,
+// if whole generations were removed, the tagged entries per family. The
+// lists just loaded were counted already, before any rule used them, and
+// the others were confirmed or read at the start.
+func (s *syncer) verifyCounts(m *memo, removedLists bool) error {
+	var cs []countCheck
+	if removedLists {
+		cs = m.checks(s.cfg.Tag, false)
+	}
+	st := m.state()
+	why, err := s.runChecks(cs, ruleQueries(s.cfg.Names, st)...)
+	if err != nil {
+		return err
+	}
+	if why != "" {
+		return fmt.Errorf("the router does not hold what was sent: %s", why)
+	}
+	w, err := s.plan(st)
+	if err != nil {
+		return err
+	}
+	if !w.empty() {
+		return fmt.Errorf("the router still differs from the plan: %s", strings.Join(w.lines, "; "))
+	}
+	return nil
+}
+
+// verifyFull reads everything back: a converged router needs no work.
+func (s *syncer) verifyFull() error {
 	st, err := readState(s.c, s.cfg.Names)
 	if err != nil {
 		return err
@@ -85,55 +241,10 @@ func (s *syncer) run(ctx context.Context, dry bool) error {
 	if err != nil {
 		return err
 	}
-	s.report.Changes = w.lines
-	for _, l := range w.lists {
-		s.report.ElementsAdded += len(l.adds)
-		s.report.ElementsRemoved += len(l.removes)
-	}
-	for _, g := range w.garbage {
-		s.report.ElementsRemoved += len(g.ids)
-	}
-	s.report.RulesChanged = w.rules
-	if dry || w.empty() {
-		return nil
-	}
-	s.total = w.rules
-	for _, l := range w.lists {
-		s.total += len(l.adds) + s.batches(len(l.removes))
-	}
-	for _, g := range w.garbage {
-		s.total += s.batches(len(g.ids))
-	}
-
-	if err := s.loadLists(w.lists); err != nil {
-		return err
-	}
-	if err := s.checkLoaded(w.lists); err != nil {
-		return err
-	}
-	for fi := range 2 {
-		if _, err := s.rulePhase(fi, st.rules[fi], w.targets, &realExec{s: s, fi: fi}); err != nil {
-			return err
-		}
-	}
-	if err := s.removeGarbage(w.garbage); err != nil {
-		return err
-	}
-	if s.cfg.NoVerify {
-		return nil
-	}
-	// Read everything back: a converged router needs no work.
-	st, err = readState(s.c, s.cfg.Names)
-	if err != nil {
-		return fmt.Errorf("verify: %w", err)
-	}
-	if w, err = s.plan(st); err != nil {
-		return fmt.Errorf("verify: %w", err)
-	}
 	if !w.empty() {
-		return fmt.Errorf("verify: the router still differs from the plan: %s", strings.Join(w.lines, "; "))
+		return fmt.Errorf("the router still differs from the plan: %s", strings.Join(w.lines, "; "))
 	}
-	return ctx.Err()
+	return nil
 }
 
 func (s *syncer) batches(n int) int { return (n + s.cfg.RemoveBatch - 1) / s.cfg.RemoveBatch }
@@ -141,6 +252,7 @@ func (s *syncer) batches(n int) int { return (n + s.cfg.RemoveBatch - 1) / s.cfg
 // plan computes the work for a state without changing anything.
 func (s *syncer) plan(st *state) (*work, error) {
 	w := &work{targets: map[listKey]string{}}
+	w.kept[0], w.kept[1] = map[string]bool{}, map[string]bool{}
 	n := s.cfg.Names
 	var refd [2]map[string]bool
 	for fi := range 2 {
@@ -153,7 +265,17 @@ func (s *syncer) plan(st *state) (*work, error) {
 			}
 		}
 	}
-	keep := map[string]bool{}
+	// Each candidate generation is diffed once; the target's diff is the
+	// one sent.
+	diffs := map[*glist]*gdiff{}
+	cost := func(g *glist, dl *dlist) int {
+		d, ok := diffs[g]
+		if !ok {
+			d = diffOf(g, dl)
+			diffs[g] = d
+		}
+		return d.cost
+	}
 	for i := range s.d.lists {
 		dl := &s.d.lists[i]
 		fi := famIndex(dl.key.fam)
@@ -171,11 +293,11 @@ func (s *syncer) plan(st *state) (*work, error) {
 				free = append(free, g)
 			}
 		}
-		cost := func(g *glist) int { return diffSize(g.entries, dl.entries) + len(g.junk) }
+		clear(diffs) // per wanted list
 		best := func(gs []*glist) *glist {
 			var b *glist
 			for _, g := range gs {
-				if b == nil || cost(g) < cost(b) {
+				if b == nil || cost(g, dl) < cost(b, dl) {
 					b = g
 				}
 			}
@@ -184,9 +306,9 @@ func (s *syncer) plan(st *state) (*work, error) {
 		var target *glist
 		inPlace := false
 		switch {
-		case len(refs) == 1 && cost(refs[0]) == 0:
+		case len(refs) == 1 && cost(refs[0], dl) == 0:
 			target = refs[0]
-		case best(gens) != nil && cost(best(gens)) == 0:
+		case best(gens) != nil && cost(best(gens), dl) == 0:
 			target = best(gens)
 		case s.cfg.Mode == InPlace && len(refs) == 1:
 			target, inPlace = refs[0], true
@@ -195,6 +317,7 @@ func (s *syncer) plan(st *state) (*work, error) {
 		}
 		lp := &listPlan{fi: fi, want: dl, inPlace: inPlace}
 		if target == nil {
+			lp.ids = make([]uint64, dl.n)
 			next := 1
 			for _, g := range gens {
 				if v, err := strconv.Atoi(g.gen); err == nil && v >= next {
@@ -202,11 +325,12 @@ func (s *syncer) plan(st *state) (*work, error) {
 				}
 			}
 			lp.name = n.list(dl.key, strconv.Itoa(next))
-			lp.adds = dl.entries
+			lp.addAll = true
 		} else {
 			lp.name = target.name
-			lp.adds, lp.removes = diff(target.entries, dl.entries)
-			lp.removes = append(lp.removes, target.junk...)
+			cost(target, dl)
+			d := diffs[target]
+			lp.ids, lp.adds, lp.removes, lp.junk = d.ids, d.adds, d.removes, target.junk
 		}
 		if len(refs) > 0 && (len(refs) > 1 || refs[0].name != lp.name) {
 			lp.from = refs[0].name
@@ -230,20 +354,20 @@ func (s *syncer) plan(st *state) (*work, error) {
 				}
 			}
 			if b := best(others); b != nil {
-				keep[b.name] = true
+				w.kept[fi][b.name] = true
 				if lp.from != "" {
 					w.lines = append(w.lines, fmt.Sprintf("list %s: kept as standby", b.name))
 				}
 			}
 		}
 		switch {
-		case len(lp.adds)+len(lp.removes) == 0 && lp.from == "":
+		case lp.numAdds()+lp.numRemoves() == 0 && lp.from == "":
 		case lp.inPlace:
-			w.lines = append(w.lines, fmt.Sprintf("list %s: +%d -%d in place", lp.name, len(lp.adds), len(lp.removes)))
+			w.lines = append(w.lines, fmt.Sprintf("list %s: +%d -%d in place", lp.name, lp.numAdds(), lp.numRemoves()))
 		case lp.from != "":
-			w.lines = append(w.lines, fmt.Sprintf("list %s: +%d -%d, then rules switch from %s", lp.name, len(lp.adds), len(lp.removes), lp.from))
+			w.lines = append(w.lines, fmt.Sprintf("list %s: +%d -%d, then rules switch from %s", lp.name, lp.numAdds(), lp.numRemoves(), lp.from))
 		default:
-			w.lines = append(w.lines, fmt.Sprintf("list %s: +%d -%d", lp.name, len(lp.adds), len(lp.removes)))
+			w.lines = append(w.lines, fmt.Sprintf("list %s: +%d -%d", lp.name, lp.numAdds(), lp.numRemoves()))
 		}
 	}
 	targets := map[string]bool{}
@@ -253,14 +377,10 @@ func (s *syncer) plan(st *state) (*work, error) {
 	for fi := range 2 {
 		for _, name := range slices.Sorted(maps.Keys(st.lists[fi])) {
 			g := st.lists[fi][name]
-			if targets[name] || keep[name] {
+			if targets[name] || w.kept[fi][name] {
 				continue
 			}
-			ids := make([]uint64, 0, len(g.entries)+len(g.junk))
-			for _, e := range g.entries {
-				ids = append(ids, e.id)
-			}
-			ids = append(ids, g.junk...)
+			ids := g.ids()
 			w.garbage = append(w.garbage, garbage{fi, name, ids})
 			w.lines = append(w.lines, fmt.Sprintf("list %s: remove %d entries once no rule uses it", name, len(ids)))
 		}
@@ -276,68 +396,116 @@ func (s *syncer) plan(st *state) (*work, error) {
 	return w, nil
 }
 
-// loadLists sends every list change in one pipeline. Per list, entries are
-// removed before adding into a list no rule uses (less memory at the peak),
-// and added before removing from a referenced one (InPlace).
+// loadLists sends every list change in one pipeline, generating the
+// commands as it goes. Per list, entries are removed before adding into a
+// list no rule uses (less memory at the peak), and added before removing
+// from a referenced one (InPlace). The id each add returns is recorded in
+// the list plan.
 func (s *syncer) loadLists(lists []*listPlan) error {
-	type cmd struct {
-		lp     *listPlan
-		add    netipx.IPRange
-		remove []uint64
+	// A segment is a run of commands of one kind on one list.
+	// Junk goes first in every mode: a disabled entry of ours matches no
+	// traffic, and while it is there an add of its address would trap.
+	type segment struct {
+		lp         *listPlan
+		remove     []uint64 // ids to remove, or nil for adds
+		start, end int      // command indexes
 	}
-	var cmds []cmd
+	var segs []segment
+	n := 0
+	push := func(lp *listPlan, remove []uint64, k int) {
+		if k > 0 {
+			segs = append(segs, segment{lp, remove, n, n + k})
+			n += k
+		}
+	}
 	for _, lp := range lists {
-		var rm []cmd
-		for ids := range slices.Chunk(lp.removes, s.cfg.RemoveBatch) {
-			rm = append(rm, cmd{lp: lp, remove: ids})
-		}
+		push(lp, lp.junk, s.batches(len(lp.junk)))
 		if !lp.inPlace {
-			cmds = append(cmds, rm...)
+			push(lp, lp.removes, s.batches(len(lp.removes)))
 		}
-		for _, r := range lp.adds {
-			cmds = append(cmds, cmd{lp: lp, add: r})
-		}
+		push(lp, nil, lp.numAdds())
 		if lp.inPlace {
-			cmds = append(cmds, rm...)
+			push(lp, lp.removes, s.batches(len(lp.removes)))
 		}
 	}
-	timeout := ""
+	segOf := func(i int) *segment {
+		k, _ := slices.BinarySearchFunc(segs, i, func(sg segment, i int) int {
+			switch {
+			case sg.end <= i:
+				return -1
+			case sg.start > i:
+				return 1
+			}
+			return 0
+		})
+		return &segs[k]
+	}
+	tail := []string{"=comment=" + s.cfg.Tag}
 	if s.cfg.Timeout > 0 {
-		timeout = "=timeout=" + fmtDuration(s.cfg.Timeout)
+		tail = append(tail, "=timeout="+fmtDuration(s.cfg.Timeout))
 	}
-	comment := "=comment=" + s.cfg.Tag
-	return s.c.pipeline(len(cmds), s.cfg.Window, func(i int) []string {
-		c := cmds[i]
-		m := menu(c.lp.fi) + "/address-list/"
-		if c.remove != nil {
-			return []string{m + "remove", "=.id=" + joinIDs(c.remove)}
+	// The wanted entries of an addAll segment, pulled as commands are made.
+	var (
+		pullSeg = -1
+		next    func() (netipx.IPRange, bool)
+		stop    = func() {}
+	)
+	defer func() { stop() }()
+	err := s.c.pipeline(n, s.cfg.Window, func(i int) []string {
+		sg := segOf(i)
+		lp, k := sg.lp, i-sg.start
+		m := menu(lp.fi) + "/address-list/"
+		if sg.remove != nil {
+			b := s.cfg.RemoveBatch
+			return []string{m + "remove", "=.id=" + joinIDs(sg.remove[k*b:min((k+1)*b, len(sg.remove))])}
 		}
-		words := []string{m + "add", "=list=" + c.lp.name, "=address=" + entryAddress(c.add), comment}
-		if timeout != "" {
-			words = append(words, timeout)
+		var r netipx.IPRange
+		if lp.addAll {
+			if pullSeg != sg.start {
+				stop()
+				next, stop = iter.Pull(lp.want.all())
+				pullSeg = sg.start
+			}
+			r, _ = next()
+		} else {
+			r = lp.adds[k].r
 		}
-		return words
-	}, func(i int, r *result) error {
+		return append([]string{m + "add", "=list=" + lp.name, "=address=" + entryAddress(r)}, tail...)
+	}, func(i int, words []string, r *result) error {
 		s.step(1)
-		c := cmds[i]
+		sg := segOf(i)
+		lp, k := sg.lp, i-sg.start
 		for _, t := range r.traps {
-			if c.remove == nil && strings.Contains(t, "already have such entry") {
-				continue // present already (checked by the count below)
+			switch {
+			case sg.remove != nil:
+				return fmt.Errorf("list %s: remove: %s", lp.name, t)
+			case strings.Contains(t, "already have such entry"):
+				// Present already (checked by the count below), its id
+				// unknown: the memo is not kept.
+			default:
+				return fmt.Errorf("list %s: add %s: %s", lp.name, strings.TrimPrefix(words[2], "=address="), t)
 			}
-			if c.remove != nil {
-				return fmt.Errorf("list %s: remove: %s", c.lp.name, t)
-			}
-			return fmt.Errorf("list %s: add %s: %s", c.lp.name, entryAddress(c.add), t)
+		}
+		if sg.remove != nil || len(r.traps) > 0 {
+			return nil
+		}
+		j := k
+		if !lp.addAll {
+			j = lp.adds[k].j
+		}
+		if id, ok := parseID(r.done.Map["ret"]); ok {
+			lp.ids[j] = id
 		}
 		return nil
 	})
+	return err
 }
 
 // checkLoaded counts the managed entries of each list that changed, so no
 // rule is pointed at a list missing anything.
 func (s *syncer) checkLoaded(lists []*listPlan) error {
 	for _, lp := range lists {
-		if len(lp.adds)+len(lp.removes) == 0 {
+		if lp.numAdds()+lp.numRemoves() == 0 {
 			continue
 		}
 		words := []string{menu(lp.fi) + "/address-list/print", "=count-only=", "?list=" + lp.name, "?comment=" + s.cfg.Tag}
@@ -348,8 +516,8 @@ func (s *syncer) checkLoaded(lists []*listPlan) error {
 		if err := r.trapErr(words); err != nil {
 			return err
 		}
-		if got := r.done.Map["ret"]; got != strconv.Itoa(len(lp.want.entries)) {
-			return fmt.Errorf("list %s holds %s managed entries after loading, want %d: rules not switched", lp.name, got, len(lp.want.entries))
+		if got := r.done.Map["ret"]; got != strconv.Itoa(lp.want.n) {
+			return fmt.Errorf("list %s holds %s managed entries after loading, want %d: rules not switched", lp.name, got, lp.want.n)
 		}
 	}
 	return nil
@@ -369,7 +537,7 @@ func (s *syncer) removeGarbage(gs []garbage) error {
 	}
 	return s.c.pipeline(len(cmds), s.cfg.Window, func(i int) []string {
 		return []string{menu(cmds[i].fi) + "/address-list/remove", "=.id=" + joinIDs(cmds[i].ids)}
-	}, func(i int, r *result) error {
+	}, func(i int, _ []string, r *result) error {
 		s.step(1)
 		if len(r.traps) > 0 {
 			return fmt.Errorf("list %s: remove: %s", cmds[i].name, r.traps[0])

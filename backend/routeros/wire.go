@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/go-routeros/routeros/v3/proto"
@@ -22,8 +23,18 @@ var errControl = errors.New("reserved control byte in word length")
 // maxWord bounds a word from the router; a longer one is corrupt input.
 const maxWord = 16 << 20
 
-// sentenceReader reads sentences from a buffered connection.
-type sentenceReader struct{ br *bufio.Reader }
+// sentenceReader reads sentences from a buffered connection. A sentence's
+// words are read into one buffer and become one string, which every key,
+// value and word of the sentence slices: one allocation per sentence for
+// the text, not one per word (a 100k-entry print is 100k sentences).
+type sentenceReader struct {
+	br   *bufio.Reader
+	buf  []byte
+	ends []int // end offset of each word in buf
+}
+
+// maxSentence bounds a sentence from the router; a longer one is corrupt.
+const maxSentence = maxWord
 
 func (r *sentenceReader) length() (int, error) {
 	c, err := r.br.ReadByte()
@@ -64,47 +75,82 @@ func noEOF(err error) error {
 }
 
 // ReadSentence reads one sentence. A "!fatal" sentence (whose reason is a
-// bare word) is returned as an error.
+// bare word) is returned as an error. Rows ("!re") have List but no Map.
 func (r *sentenceReader) ReadSentence() (*proto.Sentence, error) {
-	s := &proto.Sentence{Map: map[string]string{}}
-	var buf []byte
+	r.buf, r.ends = r.buf[:0], r.ends[:0]
 	for {
 		n, err := r.length()
 		if err != nil {
-			if s.Word != "" {
+			if len(r.ends) > 0 {
 				err = noEOF(err)
 			}
 			return nil, err
 		}
 		if n == 0 {
-			return s, nil
+			break
 		}
-		if n > maxWord {
+		if n > maxWord || len(r.buf)+n > maxSentence {
 			return nil, fmt.Errorf("word of %d bytes", n)
 		}
-		if cap(buf) < n {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(r.br, buf); err != nil {
+		r.buf = slices.Grow(r.buf, n)
+		w := r.buf[len(r.buf) : len(r.buf)+n]
+		if _, err := io.ReadFull(r.br, w); err != nil {
 			return nil, noEOF(err)
 		}
-		w := string(buf)
+		r.buf = r.buf[:len(r.buf)+n]
+		r.ends = append(r.ends, len(r.buf))
+	}
+	s := &proto.Sentence{}
+	if len(r.ends) == 0 {
+		s.Map = map[string]string{}
+		return s, nil
+	}
+	text := string(r.buf)
+	attrs := 0
+	for _, start := range r.ends[:len(r.ends)-1] { // where words 1.. start
+		if text[start] == '=' {
+			attrs++
+		}
+	}
+	s.List = make([]proto.Pair, 0, attrs)
+	// Rows (!re) come by the hundred thousand and their readers want a few
+	// values: they read List (see attr). Other replies get the Map too.
+	re := text[:r.ends[0]] == "!re"
+	if !re {
+		s.Map = make(map[string]string, attrs)
+	}
+	start := 0
+	for i, end := range r.ends {
+		w := text[start:end]
+		start = end
 		switch {
-		case s.Word == "":
+		case i == 0:
 			s.Word = w
 		case strings.HasPrefix(w, ".tag="):
 			s.Tag = w[5:]
 		case strings.HasPrefix(w, "="):
 			k, v, _ := strings.Cut(w[1:], "=")
 			s.List = append(s.List, proto.Pair{Key: k, Value: v})
-			s.Map[k] = v
+			if !re {
+				s.Map[k] = v
+			}
 		case s.Word == "!fatal":
 			return nil, fmt.Errorf("router ended the session: !fatal %s", w)
 		default:
 			return nil, fmt.Errorf("unexpected word %q in %s", w, s.Word)
 		}
 	}
+	return s, nil
+}
+
+// attr returns the value of attribute k of a sentence read without Map.
+func attr(s *proto.Sentence, k string) string {
+	for _, p := range s.List {
+		if p.Key == k {
+			return p.Value
+		}
+	}
+	return ""
 }
 
 // appendWord appends one length-prefixed word.

@@ -19,13 +19,19 @@ func TestSentenceRoundTrip(t *testing.T) {
 		b = appendWord(b, w)
 	}
 	b = append(b, 0)
-	r := &sentenceReader{bufio.NewReader(bytes.NewReader(b))}
+	r := &sentenceReader{br: bufio.NewReader(bytes.NewReader(b))}
 	s, err := r.ReadSentence()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Word != "!re" || s.Tag != "7" || s.Map[".id"] != "*1" || s.Map["address"] != "" || s.Map["comment"] != "a=b" || len(s.Map["long"]) != 0x90 || len(s.List) != 5 {
+	if s.Word != "!re" || s.Tag != "7" || attr(s, ".id") != "*1" || attr(s, "address") != "" || attr(s, "comment") != "a=b" || len(attr(s, "long")) != 0x90 || len(s.List) != 5 || s.Map != nil {
 		t.Errorf("%+v", s)
+	}
+	// Replies other than rows carry the Map as well.
+	d := append(appendWord(appendWord(appendWord(nil, "!done"), "=ret=*1A"), ".tag=8"), 0)
+	s, err = (&sentenceReader{br: bufio.NewReader(bytes.NewReader(d))}).ReadSentence()
+	if err != nil || s.Map["ret"] != "*1A" || s.Tag != "8" || len(s.List) != 1 {
+		t.Errorf("%+v %v", s, err)
 	}
 	if _, err := r.ReadSentence(); err != io.EOF {
 		t.Errorf("at the end: %v", err)
@@ -40,7 +46,7 @@ func TestSentenceReaderErrors(t *testing.T) {
 		append(appendWord(appendWord(nil, "!fatal"), "session terminated"), 0),
 		{0xF0, 0x7F, 0xFF, 0xFF, 0xFF}, // absurd length
 	} {
-		r := &sentenceReader{bufio.NewReader(bytes.NewReader(in))}
+		r := &sentenceReader{br: bufio.NewReader(bytes.NewReader(in))}
 		if _, err := r.ReadSentence(); err == nil || errors.Is(err, io.EOF) {
 			t.Errorf("%q: %v", in, err)
 		}
@@ -52,7 +58,7 @@ func FuzzSentenceReader(f *testing.F) {
 	f.Add([]byte{0xC0, 0x00, 0x01, 'x', 0})
 	f.Add([]byte{0xF8})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		r := &sentenceReader{bufio.NewReader(bytes.NewReader(in))}
+		r := &sentenceReader{br: bufio.NewReader(bytes.NewReader(in))}
 		for range 100 {
 			s, err := r.ReadSentence()
 			if err != nil {
@@ -68,7 +74,7 @@ func FuzzSentenceReader(f *testing.F) {
 			if s.Word == "" {
 				continue
 			}
-			s2, err := (&sentenceReader{bufio.NewReader(bytes.NewReader(b))}).ReadSentence()
+			s2, err := (&sentenceReader{br: bufio.NewReader(bytes.NewReader(b))}).ReadSentence()
 			if err != nil || s2.Word != s.Word || len(s2.Map) != len(s.Map) {
 				t.Fatalf("%+v -> %+v %v", s, s2, err)
 			}

@@ -7,7 +7,7 @@
 //	routeros -policy FILE [-db PATH] -out DIR [-max-size BYTES] [-timeout DUR]
 //	routeros -policy FILE [-db PATH] -addr HOST[:PORT][,HOST...] [-user NAME]
 //	         [-password-file FILE] [-tls] [-ca FILE] [-mode blue-green|standby|in-place]
-//	         [-parallel N] [-timeout DUR] [-dry-run]
+//	         [-parallel N] [-timeout DUR] [-verify counts|full|none] [-every DUR] [-dry-run]
 //
 // The policy is steer's YAML format (steer/testdata/seed.yaml is a
 // complete example). The database is anything geo.Open reads (MaxMind DB,
@@ -20,6 +20,13 @@
 // environment variable (the user from -user or ROUTEROS_USER), never from
 // the command line, and is never printed. -dry-run prints, per router, the
 // adds, removes and rule changes without writing.
+//
+// Each sync reads every managed entry unless the same process synced the
+// router before: with -every the command stays running, re-reads the
+// policy and the database each interval and syncs again, and a router's
+// next sync confirms what the last one left with a few count queries
+// instead (routeros.VerifyCounts; -verify full reads everything every
+// time). A failed round is reported and retried at the next interval.
 package main
 
 import (
@@ -69,6 +76,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		caFile   = fs.String("ca", "", "PEM CA certificates for -tls (default: system roots)")
 		mode     = fs.String("mode", "blue-green", "list update mode: blue-green, standby or in-place")
 		parallel = fs.Int("parallel", 4, "routers synced at once")
+		verify   = fs.String("verify", "counts", "what a sync trusts and reads back: counts, full or none")
+		every    = fs.Duration("every", 0, "with -addr: sync again at this `interval` until interrupted (0: once)")
 		dryRun   = fs.Bool("dry-run", false, "print the changes, do not write")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -78,11 +87,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fs.Usage()
 		return errors.New("need -policy and exactly one of -out or -addr")
 	}
-	plan, err := steer.CompileFile(*policy, *db, &steer.Options{
-		Backends: []steer.Capabilities{steer.RouterOS},
-		Logger:   slog.New(slog.NewTextHandler(stderr, nil)),
-		Context:  ctx,
-	})
+	compile := func() (*steer.Plan, error) {
+		return steer.CompileFile(*policy, *db, &steer.Options{
+			Backends: []steer.Capabilities{steer.RouterOS},
+			Logger:   slog.New(slog.NewTextHandler(stderr, nil)),
+			Context:  ctx,
+		})
+	}
+	plan, err := compile()
 	if err != nil {
 		return err
 	}
@@ -140,9 +152,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if !ok {
 		return fmt.Errorf("-mode %q: want blue-green, standby or in-place", *mode)
 	}
+	vm := map[string]routeros.Verify{"counts": routeros.VerifyCounts, "full": routeros.VerifyFull, "none": routeros.VerifyNone}
+	vf, ok := vm[*verify]
+	if !ok {
+		return fmt.Errorf("-verify %q: want counts, full or none", *verify)
+	}
 	var routers []*routeros.Router
 	for _, ad := range strings.Split(*addrs, ",") {
-		routers = append(routers, &routeros.Router{Addr: strings.TrimSpace(ad), User: name, Password: password, TLS: tc, Mode: md, Timeout: *timeout})
+		routers = append(routers, &routeros.Router{Addr: strings.TrimSpace(ad), User: name, Password: password, TLS: tc,
+			Mode: md, Timeout: *timeout, Verify: vf})
 	}
 	last := time.Now()
 	opts := backend.ApplyOptions{DryRun: *dryRun, Progress: func(done, total int) {
@@ -151,8 +169,31 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			fmt.Fprintf(stderr, "progress: %d/%d commands\n", done, total)
 		}
 	}}
+	for {
+		err := syncAll(ctx, routers, plan, opts, *parallel, stdout)
+		if *every <= 0 {
+			return err
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "routeros:", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(*every):
+		}
+		if p, err := compile(); err != nil {
+			fmt.Fprintln(stderr, "routeros: keeping the last plan:", err)
+		} else {
+			plan = p
+		}
+	}
+}
+
+// syncAll applies plan to every router and prints a report per router.
+func syncAll(ctx context.Context, routers []*routeros.Router, plan *steer.Plan, opts backend.ApplyOptions, parallel int, stdout io.Writer) error {
 	var failed int
-	for _, r := range routeros.ApplyAll(ctx, routers, plan, opts, *parallel) {
+	for _, r := range routeros.ApplyAll(ctx, routers, plan, opts, parallel) {
 		verb := "changed"
 		if r.Report.DryRun {
 			verb = "would change"

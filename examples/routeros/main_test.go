@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/geosteer/geosteer/backend/routeros/routerostest"
 	"github.com/geosteer/geosteer/geo"
@@ -112,6 +114,67 @@ func TestSync(t *testing.T) {
 	if err := run(context.Background(), args, e, &out, &errb); err != nil || !strings.Contains(out.String(), "changed +0 -0 entries, 0 rule") {
 		t.Errorf("second run: %v %s", err, out.String())
 	}
+}
+
+// TestSyncEvery: with -every the command keeps syncing until interrupted,
+// and later rounds confirm the router by counts instead of reading every
+// entry back: the router sends far fewer bytes than in the first round.
+func TestSyncEvery(t *testing.T) {
+	srv, err := routerostest.NewServer(routerostest.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := &syncBuffer{}
+	var errb bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-policy", seed, "-db", sampleDB, "-addr", srv.Addr(), "-every", "50ms"}, env(nil), out, &errb)
+	}()
+	var first int64
+	deadline := time.Now().Add(20 * time.Second)
+	for strings.Count(out.String(), srv.Addr()+": changed") < 3 && time.Now().Before(deadline) {
+		if first == 0 && strings.Count(out.String(), srv.Addr()+": changed") == 1 {
+			first = srv.Stats().BytesOut
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err, errb.String())
+	}
+	rounds := strings.Count(out.String(), srv.Addr()+": changed")
+	if rounds < 3 {
+		t.Fatalf("%d rounds:\n%s", rounds, out.String())
+	}
+	later := (srv.Stats().BytesOut - first) / int64(rounds-1)
+	t.Logf("%d rounds; the router sent %d bytes in the first, %d per later one", rounds, first, later)
+	if first == 0 || later*4 > first {
+		t.Errorf("the router sent %d bytes in the first round and %d per later round", first, later)
+	}
+	if !strings.Contains(out.String(), "changed +0 -0 entries, 0 rule") {
+		t.Errorf("later rounds changed something:\n%s", out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for one writer and one reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // policy writes the seed policy, edited by replacing old with new, as name

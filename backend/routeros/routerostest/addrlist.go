@@ -117,6 +117,29 @@ func (e *addrEntry) item() item {
 	return it
 }
 
+// get is item().get without rendering the item.
+func (e *addrEntry) get(k string) (string, bool) {
+	switch k {
+	case ".id":
+		return fmtID(e.id), true
+	case "list":
+		return e.list, true
+	case "address":
+		return e.addr.shown, true
+	case "creation-time":
+		return e.created, true
+	case "timeout":
+		return e.timeout, e.timeout != ""
+	case "dynamic":
+		return fmtBool(e.dynamic), true
+	case "disabled":
+		return fmtBool(e.disabled), true
+	case "comment":
+		return e.comment, e.hasCmt
+	}
+	return "", false
+}
+
 // resolveChildren adds the dynamic children of a DNS-name entry from the
 // server's fixed resolution table. Real routers resolve asynchronously and
 // re-resolve on TTL expiry; the simulator resolves once, at add time.

@@ -64,7 +64,7 @@ func (s *Server) dispatch(c *conn, cmd *Command, r *reply) {
 		s.natCmd(c, 1, menu, verb, cmd, r)
 	case "/system/resource":
 		if verb == "print" || verb == "getall" {
-			s.printItems(cmd, r, func(yield func(item) bool) { yield(s.resource()) })
+			s.printItems(cmd, r, func(yield func(row) bool) { yield(s.resource()) })
 			return
 		}
 		r.trapDone(0, trapNoCommand)
@@ -207,9 +207,9 @@ func proplist(cmd *Command) []string {
 }
 
 // printItems answers print/getall: queries, .proplist, count-only, !empty.
-func (s *Server) printItems(cmd *Command, r *reply, items iter.Seq[item]) {
-	q := query(cmd.Query)
-	if _, ok := q.eval(nil); !ok {
+func (s *Server) printItems(cmd *Command, r *reply, items iter.Seq[row]) {
+	q := compileQuery(cmd.Query)
+	if _, ok := q.eval(item(nil)); !ok {
 		r.trapDone(-1, trapQuery)
 		return
 	}
@@ -224,7 +224,7 @@ func (s *Server) printItems(cmd *Command, r *reply, items iter.Seq[item]) {
 		}
 		n++
 		if !countOnly {
-			r.re(project(it, pl))
+			r.re(project(it.item(), pl))
 		}
 	}
 	if countOnly {
@@ -280,9 +280,9 @@ func (s *Server) addrCmd(c *conn, fi int, menu, verb string, cmd *Command, r *re
 	m := s.fams[fi].addr
 	switch verb {
 	case "print", "getall":
-		s.printItems(cmd, r, func(yield func(item) bool) {
+		s.printItems(cmd, r, func(yield func(row) bool) {
 			for e := m.head; e != nil; e = e.next {
-				if !yield(e.item()) {
+				if !yield(e) {
 					return
 				}
 			}
@@ -516,7 +516,7 @@ func (s *Server) natCmd(c *conn, fi int, menu, verb string, cmd *Command, r *rep
 	m := s.fams[fi].nat
 	switch verb {
 	case "print", "getall":
-		s.printItems(cmd, r, func(yield func(item) bool) {
+		s.printItems(cmd, r, func(yield func(row) bool) {
 			for _, rule := range m.rules {
 				if !yield(rule.item()) {
 					return

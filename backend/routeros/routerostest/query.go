@@ -11,6 +11,16 @@ type prop struct{ k, v string }
 // item is one printed row.
 type item []prop
 
+// A row is what print and queries see of an object: its properties one
+// at a time, or rendered whole. Queries read properties without rendering
+// the row, as a router scanning a list for count-only does not print it.
+type row interface {
+	get(k string) (string, bool)
+	item() item
+}
+
+func (it item) item() item { return it }
+
 func (it item) get(k string) (string, bool) {
 	for _, p := range it {
 		if p.k == k {
@@ -21,7 +31,37 @@ func (it item) get(k string) (string, bool) {
 }
 
 // query is a compiled list of query words (without the leading '?').
-type query []string
+type query []qword
+
+// A qword is one query word, parsed once per command rather than once per
+// item scanned.
+type qword struct {
+	ops   string // a "#ops" word: the operations; else ""
+	stack bool
+	kind  byte // '-' lacks, '=' or 0 equals/has, '<', '>'
+	k, v  string
+	hasV  bool // "k=v" rather than "k" (kind 0)
+}
+
+// compileQuery parses the query words of a command.
+func compileQuery(words []string) query {
+	q := make(query, len(words))
+	for i, w := range words {
+		switch {
+		case strings.HasPrefix(w, "#"):
+			q[i] = qword{stack: true, ops: w[1:]}
+		case strings.HasPrefix(w, "-"):
+			q[i] = qword{kind: '-', k: w[1:]}
+		case strings.HasPrefix(w, "="), strings.HasPrefix(w, "<"), strings.HasPrefix(w, ">"):
+			k, v, found := strings.Cut(w[1:], "=")
+			q[i] = qword{kind: w[0], k: k, v: v, hasV: found}
+		default:
+			k, v, found := strings.Cut(w, "=")
+			q[i] = qword{k: k, v: v, hasV: found}
+		}
+	}
+	return q
+}
 
 // eval runs the RouterOS query stack machine against one item.
 //
@@ -34,11 +74,12 @@ type query []string
 //
 // unconfirmed: the index base of digit operations, and what RouterOS does on
 // stack underflow (here: a trap).
-func (q query) eval(it item) (match, ok bool) {
-	var st []bool
+func (q query) eval(it row) (match, ok bool) {
+	var buf [16]bool // the stack, without an allocation per item scanned
+	st := buf[:0]
 	for _, w := range q {
-		if strings.HasPrefix(w, "#") {
-			ops := w[1:]
+		if w.stack {
+			ops := w.ops
 			for i := 0; i < len(ops); i++ {
 				c := ops[i]
 				switch {
@@ -91,33 +132,27 @@ func (q query) eval(it item) (match, ok bool) {
 }
 
 // evalWord evaluates one non-stack query word.
-func evalWord(w string, it item) bool {
-	switch {
-	case strings.HasPrefix(w, "-"):
-		_, has := it.get(w[1:])
+func evalWord(w qword, it row) bool {
+	got, has := it.get(w.k)
+	switch w.kind {
+	case '-':
 		return !has
-	case strings.HasPrefix(w, "="):
-		k, v, _ := strings.Cut(w[1:], "=")
-		got, has := it.get(k)
-		return has && got == v
-	case strings.HasPrefix(w, "<"), strings.HasPrefix(w, ">"):
-		k, v, found := strings.Cut(w[1:], "=")
-		got, has := it.get(k)
-		if !found || !has {
+	case '=':
+		return has && got == w.v
+	case '<', '>':
+		if !w.hasV || !has {
 			return false
 		}
-		c := compareValues(got, v)
-		if w[0] == '<' {
+		c := compareValues(got, w.v)
+		if w.kind == '<' {
 			return c < 0
 		}
 		return c > 0
 	default:
-		k, v, found := strings.Cut(w, "=")
-		got, has := it.get(k)
-		if !found {
+		if !w.hasV {
 			return has
 		}
-		return has && got == v
+		return has && got == w.v
 	}
 }
 

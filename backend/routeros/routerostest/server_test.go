@@ -616,3 +616,24 @@ func TestCommandCostSerialized(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// TestEntryGet: queries read an entry's properties without rendering it;
+// every property must read as print shows it, and absent ones as absent.
+func TestEntryGet(t *testing.T) {
+	es := []*addrEntry{
+		{id: 0x1a, list: "l", addr: prefixAddr(netip.MustParsePrefix("192.0.2.0/24")), created: "2025-01-01 00:00:00"},
+		{id: 7, list: "l", addr: prefixAddr(netip.MustParsePrefix("2001:db8::/32")), comment: "c", hasCmt: true, timeout: "1d", dynamic: true, disabled: true},
+		{id: 8, list: "", comment: "", hasCmt: true},
+	}
+	keys := []string{".id", "list", "address", "creation-time", "timeout", "dynamic", "disabled", "comment", "nope", ""}
+	for _, e := range es {
+		it := e.item()
+		for _, k := range keys {
+			v1, ok1 := e.get(k)
+			v2, ok2 := it.get(k)
+			if v1 != v2 || ok1 != ok2 {
+				t.Errorf("entry %d: get(%q) = %q,%v; item has %q,%v", e.id, k, v1, ok1, v2, ok2)
+			}
+		}
+	}
+}
