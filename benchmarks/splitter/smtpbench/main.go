@@ -284,6 +284,9 @@ stream {
 					r = &result{}
 					res[p.name][c] = r
 				}
+				if p.cmd != nil { // for syscalls.sh, which attaches to the process
+					fmt.Fprintf(os.Stderr, "smtpbench: load %s pid %d c=%d for %v\n", p.key, p.cmd.Process.Pid, c, *dur)
+				}
 				cpu0 := cpuTime(p.cmd)
 				n, lat, errs := sessions(p.addr, c, *dur)
 				cpu1 := cpuTime(p.cmd)
