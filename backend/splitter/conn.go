@@ -185,15 +185,18 @@ func (ss *session) forward() {
 	if t != rs.target {
 		rs.stats.failovers.Add(1)
 	}
+	// The PROXY header and a trusted front's early bytes go in one write.
+	var head []byte
 	if v := s.opts.ProxyProtocol; v > 0 {
-		h := proxyproto.HeaderProxyFromAddrs(byte(v), ss.srcAddr, ss.dstAddr)
-		if _, err := h.WriteTo(server); err != nil {
-			s.log.Warn("splitter: writing PROXY header", "target", t.name, "err", err)
+		var err error
+		if head, err = proxyproto.HeaderProxyFromAddrs(byte(v), ss.srcAddr, ss.dstAddr).Format(); err != nil {
+			s.log.Warn("splitter: PROXY header", "target", t.name, "err", err)
 			return
 		}
 	}
-	if len(ss.leftover) > 0 {
-		if _, err := server.Write(ss.leftover); err != nil {
+	if head = append(head, ss.leftover...); len(head) > 0 {
+		if _, err := server.Write(head); err != nil {
+			s.log.Warn("splitter: writing PROXY header", "target", t.name, "err", err)
 			return
 		}
 	}

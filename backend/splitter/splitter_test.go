@@ -211,8 +211,20 @@ func TestTrustedFront(t *testing.T) {
 		}
 	}
 
+	// Bytes the front sends with the header (in one segment) reach the
+	// server after the header passed on.
+	c := dial(t, tb.s, front, mx1)
+	h, _ := proxyproto.HeaderProxyFromAddrs(1, &net.TCPAddr{IP: net.IPv4(127, 1, 0, 9), Port: 40000}, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 25}).Format()
+	c.c.Write(append(h, "EHLO early\r\n"...))
+	if name, seen, _ := parseBanner(c.line()); name != "a" || seen != "127.1.0.9" {
+		t.Errorf("front with early bytes reached %q seeing %q, want a seeing 127.1.0.9", name, seen)
+	}
+	if r := c.line(); !strings.HasPrefix(r, "250") {
+		t.Errorf("reply to the early EHLO: %q, want 250", r)
+	}
+
 	// An untrusted client claiming another address is routed on its own.
-	c := dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
+	c = dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
 	io.WriteString(c.c, "PROXY TCP4 127.200.0.9 192.0.2.1 40000 25\r\n")
 	name, seen, _ := parseBanner(c.line())
 	if name != "a" || seen != "127.1.0.1" {

@@ -169,8 +169,11 @@ stream {
 	}
 	split := func(addr string) func(string) (*exec.Cmd, error) {
 		return func(list string) (*exec.Cmd, error) {
-			cmd := exec.Command(*splitterBin, "-mx", addr, "-a", a, "-b", b, "-strict", strict,
-				"-english", list, "-split4", "127.64.0.0")
+			policy, err := splitterPolicy(addr, a, b, strict, list)
+			if err != nil {
+				return nil, err
+			}
+			cmd := exec.Command(*splitterBin, "-policy", policy)
 			cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 			cmd.Stderr = os.Stderr
 			return cmd, cmd.Start()
@@ -280,6 +283,9 @@ stream {
 				if r == nil {
 					r = &result{}
 					res[p.name][c] = r
+				}
+				if p.cmd != nil { // for syscalls.sh, which attaches to the process
+					fmt.Fprintf(os.Stderr, "smtpbench: load %s pid %d c=%d for %v\n", p.key, p.cmd.Process.Pid, c, *dur)
 				}
 				cpu0 := cpuTime(p.cmd)
 				n, lat, errs := sessions(p.addr, c, *dur)
@@ -399,6 +405,30 @@ func table(loaded []*peer, concs []int, res map[string]map[int]*result, thr map[
 		fmt.Printf(" %.0f | %.0f (%s) | %.1f | %.1f | %.0f / %.0f | %d |\n", medianF(r[cpuConc].cpu), t, ratio,
 			loadRSS[p.name], fullRSS[p.name], ms(startup[p.name]), ms(fullStart[p.name]), errs)
 	}
+}
+
+// splitterPolicy writes the policy examples/splitter enforces: the same
+// as the other peers' configurations. Weights 509:515 put the boundary of
+// the split at 127.64.0.0 (509/1024 of the IPv4 space).
+func splitterPolicy(addr, a, b, strict, list string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	// steer reads lists relative to the policy's directory, and only there.
+	f := filepath.Join(filepath.Dir(list), "policy-"+filepath.Base(list)+".yaml")
+	return f, os.WriteFile(f, []byte(fmt.Sprintf(`targets:
+  a: {ipv4: "%s"}
+  b: {ipv4: "%s"}
+  strict: {ipv4: "%s", strict: true}
+entry_points:
+  mx: {ipv4: %s, ports: [%s]}
+groups:
+  english: {lists: ["%s"]}
+rules:
+  - {name: foreign, from: not english, to: strict}
+  - {name: split, split: [a, b], weights: [509, 515]}
+`, a, b, strict, host, port, filepath.Base(list))), 0o644)
 }
 
 func version(cmd, flag string) string {
