@@ -42,39 +42,42 @@ type Set struct {
 // returned by [Set.Compile] and its copies, a binary search over the ranges
 // otherwise.
 func (s Set) Contains(addr netip.Addr) bool {
+	// Small enough to be inlined, so that the Set, seven words, is not
+	// passed by value: with the three words of addr it would not fit the
+	// argument registers.
+	return s.contains(addr)
+}
+
+func (s *Set) contains(addr netip.Addr) bool {
 	if t := s.tab; t != nil {
-		// As Table.Lookup, for the same reasons.
-		if addr.Is4() {
-			return t.contains4(key4(addr))
-		}
-		if e := t.v6.top6[top16(addr)]; e < labelFine {
-			return e == 0
-		}
 		return t.contains(addr)
 	}
 	if addr.Is4In6() {
 		addr = addr.Unmap()
 	}
 	if addr.Is4() {
-		k := from4(addr)
-		rs := s.v4
-		// Find the first range with hi ≥ k.
-		i, j := 0, len(rs)
-		for i < j {
-			h := int(uint(i+j) >> 1)
-			if rs[h].hi < k {
-				i = h + 1
-			} else {
-				j = h
-			}
+		return search4(s.v4, key4(addr))
+	}
+	return addr.Is6() && search6(s.v6, key6(addr))
+}
+
+// search4 reports whether a range of rs holds k.
+func search4(rs []r4, k a4) bool {
+	// Find the first range with hi ≥ k.
+	i, j := 0, len(rs)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if rs[h].hi < k {
+			i = h + 1
+		} else {
+			j = h
 		}
-		return i < len(rs) && rs[i].lo <= k
 	}
-	if !addr.Is6() {
-		return false
-	}
-	k := from6(addr)
-	rs := s.v6
+	return i < len(rs) && rs[i].lo <= k
+}
+
+// search6 reports whether a range of rs holds k.
+func search6(rs []r6, k a6) bool {
 	i, j := 0, len(rs)
 	for i < j {
 		h := int(uint(i+j) >> 1)

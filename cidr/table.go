@@ -451,57 +451,56 @@ func (s Set) Compile() Set {
 	if s.tab != nil {
 		return s
 	}
-	t := new(setTable)
+	t := &setTable{v6r: s.v6}
 	var err error
-	if t.v4, err = compileBitLUT(setRuns(s.v4)); err != nil {
-		return s // over 16 million ranges: keep the binary search
+	if t.v4, err = compileBits4(s.v4); err != nil {
+		return s // over 2 billion leaves or 128 million nodes: keep the binary search
 	}
-	if err := t.v6.compile6(setRuns(s.v6)); err != nil {
+	if t.v6, err = compileBits6(s.v6); err != nil {
 		return s
 	}
 	s.tab = t
 	return s
 }
 
-// A setTable is the lookup table of a compiled Set: for IPv4 a bitLUT, for
-// IPv6 a Table that labels the Set's addresses 0 (IPv6 sets have too few
-// boundaries for a membership form of their own to pay: see bitLUT).
+// A setTable is the lookup table of a compiled Set. It keeps the Set's
+// IPv6 ranges for the addresses its IPv6 table marks slow.
 type setTable struct {
-	v4 bitLUT
-	v6 Table // IPv6 only
+	v4  bits4
+	v6  bits6
+	v6r []r6
 }
 
-// contains4 reports whether the set holds k.
-func (t *setTable) contains4(k a4) bool {
-	e := t.v4.top[k>>16]
-	if e>>30 == kindLabel {
+// contains is Set.Contains for a compiled set. IPv4 is tested first and
+// answered here; an IPv6 address whose /16 has one state is answered from
+// one load.
+func (t *setTable) contains(addr netip.Addr) bool {
+	if addr.Is4() {
+		return t.v4.contains(key4(addr))
+	}
+	e := t.v6.top[top16(addr)]
+	if e < top6Slow {
 		return e == 1
 	}
-	return t.v4.contains(e, k)
+	return t.contains6(e, addr)
 }
 
-// contains is Set.Contains's slow path for all but IPv4 (see Table.lookup).
-func (t *setTable) contains(addr netip.Addr) bool {
-	if !addr.Is6() {
-		return false
+// contains6 is contains's path for all but IPv4 and the /16s of one state:
+// /16s with boundaries, and, through ::/16, IPv4-mapped and invalid
+// addresses.
+func (t *setTable) contains6(e uint32, addr netip.Addr) bool {
+	if e == top6Slow {
+		if addr.Is4In6() {
+			return t.v4.contains(key4(addr))
+		}
+		return addr.Is6() && search6(t.v6r, key6(addr))
 	}
-	if addr.Is4In6() {
-		return t.contains4(key4(addr))
-	}
-	v6 := &t.v6
 	k := key6(addr)
-	e := v6.v6.top[k.hi>>48]
-	if k.hi>>48 == 0 {
-		e = v6.zero6
+	in, slow := t.v6.contains(e, k.hi)
+	if slow {
+		return search6(t.v6r, k)
 	}
-	l := uint16(e)
-	if e>>30 != kindLabel {
-		l = descend64(&v6.v6, e, k.hi)
-	}
-	if l == labelFine {
-		l = v6.lookupFine(k)
-	}
-	return l == 0
+	return in
 }
 
 // setRuns returns the partition of a canonical range list: label 0 inside,

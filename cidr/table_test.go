@@ -369,29 +369,45 @@ func TestCompiledSetDense(t *testing.T) {
 	}
 }
 
-// TestBitLUTLeavesAligned checks that every leaf of a compiled Set's IPv4
-// table is one 64-byte line and that leaves are padded with their last key.
-func TestBitLUTLeavesAligned(t *testing.T) {
+// TestCompiledSetLeaves checks that every leaf of a compiled Set's tables
+// is one 64-byte line of sorted keys, and that a leaf's padding, the
+// largest key, comes in pairs, so that it leaves every count's parity as
+// it is.
+func TestCompiledSetLeaves(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(15, 16))
 	var b Builder
 	for range 20000 {
 		v := rnd.Uint32()
 		b.AddPrefix(netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 16+rnd.IntN(17)).Masked())
+		var a [16]byte
+		a[0], a[1], a[2] = 0x2a, byte(rnd.IntN(4)), byte(rnd.Uint32())
+		a[3], a[4] = byte(rnd.Uint32()), byte(rnd.Uint32())
+		b.AddPrefix(netip.PrefixFrom(netip.AddrFrom16(a), 24+rnd.IntN(41)).Masked())
 	}
 	s, err := b.Set()
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := s.Compile().tab.v4.keys
-	if len(keys) == 0 || len(keys)%bitLeaf != 0 {
-		t.Fatalf("%d keys, not whole leaves", len(keys))
+	tab := s.Compile().tab
+	checkLeaves(t, "IPv4", tab.v4.keys, leaf4Keys)
+	checkLeaves(t, "IPv6", tab.v6.keys, leaf6Keys)
+}
+
+func checkLeaves[W uint16 | uint64](t *testing.T, fam string, keys []W, n int) {
+	t.Helper()
+	if len(keys) < 2*n || len(keys)%n != 0 {
+		t.Fatalf("%s: %d keys, not whole leaves, or only the empty one", fam, len(keys))
 	}
 	if p := uintptr(unsafe.Pointer(&keys[0])); p%64 != 0 {
-		t.Errorf("keys at %#x, not on a 64-byte line", p)
+		t.Errorf("%s: keys at %#x, not on a 64-byte line", fam, p)
 	}
-	for i := 0; i < len(keys); i += bitLeaf {
-		if !slices.IsSorted(keys[i : i+bitLeaf]) {
-			t.Fatalf("leaf %d not sorted: %v", i/bitLeaf, keys[i:i+bitLeaf])
+	for i := 0; i < len(keys); i += n {
+		w := keys[i : i+n]
+		if !slices.IsSorted(w) {
+			t.Fatalf("%s: leaf %d not sorted: %v", fam, i/n, w)
+		}
+		if pad := n - slices.Index(w, ^W(0)); slices.Contains(w, ^W(0)) && pad%2 != 0 {
+			t.Fatalf("%s: leaf %d has an odd padding: %v", fam, i/n, w)
 		}
 	}
 }
