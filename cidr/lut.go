@@ -3,6 +3,7 @@ package cidr
 import (
 	"errors"
 	"math/bits"
+	"slices"
 	"unsafe"
 )
 
@@ -403,58 +404,73 @@ func stride4(bs []a4) int {
 	}
 }
 
-// contains reports whether k is in: three loads, the same for every k.
+// contains reports whether k is in. Set.Contains has the same code written
+// out.
 func (t *bits4) contains(k a4) bool {
 	e := t.top[k>>16]
+	if e < 2 {
+		return e == 1
+	}
 	n := t.nodes[e&strideMask+(uint32(uint16(k))>>((16-e>>strideBits)&31))]
 	off := uint(n&(1<<31-1)) * leaf4Keys
 	w := (*[leaf4Keys]uint16)(t.keys[off : off+leaf4Keys])
-	x := uint32(uint16(k))
-	// c: the number of keys ≤ x, by a branch-free binary search.
-	c := stepCount(w, x, 0, 16)
-	c = stepCount(w, x, c, 8)
-	c = stepCount(w, x, c, 4)
-	c = stepCount(w, x, c, 2)
-	c = stepCount(w, x, c, 1)
-	_, gt := bits.Sub32(x, uint32(w[c&(leaf4Keys-1)]), 0)
-	c += 1 - uint(gt)
+	x := uint(uint16(k)) + 1
+	// c: the number of keys ≤ k (below x), by a branch-free binary search.
+	c := stepBit(w, x, 0, 4)
+	c = stepBit(w, x, c, 3)
+	c = stepBit(w, x, c, 2)
+	c = stepBit(w, x, c, 1)
+	c = stepBit(w, x, c, 0)
+	c += (uint(w[c&(leaf4Keys-1)]) - x) >> 63
 	return (n>>31^uint32(c))&1 == 1
 }
 
-// stepCount adds half to c if the key before c+half is ≤ x.
-func stepCount(w *[leaf4Keys]uint16, x uint32, c, half uint) uint {
-	_, gt := bits.Sub32(x, uint32(w[(c+half-1)&(leaf4Keys-1)]), 0)
-	return c + half&^-uint(gt)
+// stepBit adds 1<<b to c if the key before c+1<<b is below x. Keys and x
+// are at most 17 bits: the sign of their difference as a uint is the
+// comparison.
+func stepBit(w *[leaf4Keys]uint16, x, c, b uint) uint {
+	return c | (uint(w[(c|(1<<b-1))&(leaf4Keys-1)])-x)>>63<<b
 }
 
-// A bits6 is the membership form of a set's IPv6 ranges, on the high 64
-// bits of the address: a top level indexed by the first 16 bits, two levels
-// of nodes indexed by as many of the next bits as each chunk needs (0 to 16
-// each), and leaves of 8 keys, the high 64 bits of the boundaries. The /64s
-// that a boundary splits in their low 64 bits, the chunks that two levels
-// cannot divide into leaves, and ::/16 (IPv4, IPv4-mapped and invalid
-// addresses) are marked slow: a lookup there searches the set's ranges.
+// A bits6 is the membership form of a set's IPv6 ranges, indexed on the
+// high 64 bits of the address: a top level indexed by the first 16 bits,
+// two levels of nodes indexed by as many of the next bits as each chunk
+// needs (0 to 16 each), and leaves of 8 keys, the high 64 bits of the
+// boundaries. A chunk too dense for the two levels takes more, behind a
+// branch that only its addresses take. A chunk that holds a /64 split in
+// its low 64 bits has a wide leaf instead, of at most 8 whole 128-bit
+// keys, counted the same way. ::/16, where IPv4, IPv4-mapped and invalid
+// addresses fall (As16 gives them zeros there), is marked slow: a lookup
+// there searches the set's ranges, as does one in a /64 of more than 8
+// boundaries (1% of the in-table stream of the benchmarks).
 //
 //   - a top entry is 0 (out), 1 (in), 2 (slow) for a /16 of one state, or
 //     1<<31 | s<<26 | the offset of a block of 1<<s mid entries;
 //   - a mid entry holds a stride s (bits 26–30) and the offset of a block
 //     of 1<<s low entries;
-//   - a low entry holds the state at its chunk's start (bit 31), the slow
-//     mark (bit 30) and the index of its leaf.
+//   - a low entry holds the state at its chunk's start (bit 31) and the
+//     index of its leaf; or it is a node (bit 29), with a stride (bits
+//     24–28) and the offset of a block of low entries; or it is wide (bit
+//     30), with the index of its wide leaf, 0 for slow.
 type bits6 struct {
 	top  *[1 << 16]uint32 // nil for the zero bits6
 	mid  []uint32
 	low  []uint32
 	keys []uint64
+	wide []a6
 }
 
 const (
-	top6Node  = 1 << 31
-	top6Slow  = 2
-	node6Bits = 26
-	node6Mask = 1<<node6Bits - 1
-	low6Slow  = 1 << 30
-	low6Leaf  = 1<<30 - 1
+	top6Node     = 1 << 31
+	top6Slow     = 2
+	node6Bits    = 26
+	node6Mask    = 1<<node6Bits - 1
+	low6Wide     = 1 << 30
+	low6Node     = 1 << 29
+	low6Leaf     = 1<<29 - 1
+	low6StrideAt = 24
+	low6Off      = 1<<low6StrideAt - 1
+	leaf6Wide    = 8 // a wide leaf: 128 bytes
 )
 
 // boundaries64 returns the boundaries of the /64s wholly inside a canonical
@@ -561,21 +577,88 @@ func (c chunk6) need() int {
 	return -1
 }
 
+// strideBudget is the most node entries per boundary a node may take to
+// send every chunk to a leaf. For the shared country data's six countries,
+// 2 makes the IPv6 table 3.9 MiB, and half of the lookups in the table
+// take one level more than the fixed two (4: 5.1 MiB and 49%; 16:
+// 9.7 MiB and 29%), with no difference we could measure.
+const strideBudget = 2
+
+// stride returns the stride of a node over c: the fewest bits that divide c
+// into chunks of at most leaf6Keys boundaries each, if that costs at most
+// strideBudget entries per boundary; else that many entries, and some
+// chunks take another level.
+func (c chunk6) stride() int {
+	budget := min(bits.Len(uint(strideBudget*(len(c.bs)+len(c.split)))), 16, int(c.width))
+	if s := c.need(); s >= 0 && s <= budget {
+		return s
+	}
+	return budget
+}
+
 func compileBits6(rs []r6) (bits6, error) {
 	bs, in0, split := boundaries64(rs)
-	t := bits6{top: new([1 << 16]uint32), mid: []uint32{0, 1}, low: []uint32{0, 1 << 31, low6Slow}}
+	all, all0 := boundaries(rs, max6) // for wide leaves
+	t := bits6{top: new([1 << 16]uint32), mid: []uint32{0, 1}, low: []uint32{0, 1 << 31}}
 	leaves := [][leaf6Keys]uint64{{}}
 	for i := range leaves[0] {
 		leaves[0][i] = ^uint64(0)
 	}
+	wides := [][leaf6Wide]a6{{}} // wide leaf 0: none, slow
 	var err error
-	// low compiles a chunk of the last level into a low entry.
-	low := func(d chunk6) uint32 {
+	// block appends a block of 1<<s low entries, one per chunk of d, and
+	// returns its offset.
+	var low func(d chunk6) uint32
+	block := func(d chunk6, s int, mask int) int {
+		off := len(t.low)
+		if off+1<<s > mask+1 {
+			err = errTooLarge
+			return 0
+		}
+		t.low = append(t.low, make([]uint32, 1<<s)...)
+		d.subchunks(uint(s), func(sub int, e chunk6) {
+			x := low(e) // before indexing t.low, which low may grow
+			t.low[off+sub] = x
+		})
+		return off
+	}
+	low = func(d chunk6) uint32 {
+		if len(d.split) > 0 {
+			// The whole boundaries in the chunk, after its start.
+			start := a6{d.lo, 0}
+			i, _ := slices.BinarySearchFunc(all, start, cmpA6)
+			if i < len(all) && all[i] == start {
+				i++
+			}
+			j := i
+			for j < len(all) && all[j].hi <= d.lo|(1<<d.width-1) {
+				j++
+			}
+			if j-i <= leaf6Wide {
+				if len(wides) > low6Leaf {
+					err = errTooLarge
+					return 0
+				}
+				var w [leaf6Wide]a6
+				in := leafKeys6(w[:], all[i:j], start, all0 != (i%2 == 1))
+				wides = append(wides, w)
+				return b2u32(in)<<31 | low6Wide | uint32(len(wides)-1)
+			}
+			if d.width == 0 {
+				return low6Wide // slow
+			}
+			// Isolate the split /64s in as few levels as memory allows.
+			s := max(d.stride(), min(bits.Len(uint(strideBudget*(j-i))), 16, int(d.width)), 1)
+			off := block(d, s, low6Off)
+			return low6Node | uint32(s)<<low6StrideAt | uint32(off)
+		}
 		switch {
-		case len(d.split) > 0 || len(d.bs) > leaf6Keys:
-			return low6Slow
 		case len(d.bs) == 0:
 			return b2u32(d.in) << 31
+		case len(d.bs) > leaf6Keys:
+			s := d.stride()
+			off := block(d, s, low6Off)
+			return low6Node | uint32(s)<<low6StrideAt | uint32(off)
 		}
 		if len(leaves) > low6Leaf {
 			err = errTooLarge
@@ -585,24 +668,6 @@ func compileBits6(rs []r6) (bits6, error) {
 		in := leafKeys(w[:], len(d.bs), func(i int) uint64 { return d.bs[i] }, d.lo, d.in)
 		leaves = append(leaves, w)
 		return b2u32(in)<<31 | uint32(len(leaves)-1)
-	}
-	// mid compiles a chunk of the middle level into a mid entry.
-	mid := func(d chunk6) uint32 {
-		if len(d.split) == 0 && len(d.bs) == 0 {
-			return b2u32(d.in) // low entry 0 or 1
-		}
-		s := d.need()
-		if s < 0 {
-			s = 16
-		}
-		off := len(t.low)
-		if off+1<<s > node6Mask+1 {
-			err = errTooLarge
-			return 0
-		}
-		t.low = append(t.low, make([]uint32, 1<<s)...)
-		d.subchunks(uint(s), func(sub int, e chunk6) { t.low[off+sub] = low(e) })
-		return uint32(s)<<node6Bits | uint32(off)
 	}
 	root := chunk6{0, 64, bs, split, in0}
 	root.subchunks(16, func(c int, d chunk6) {
@@ -614,14 +679,23 @@ func compileBits6(rs []r6) (bits6, error) {
 			t.top[c] = b2u32(d.in)
 			return
 		}
-		s := stride6(d)
+		s := d.stride()
 		off := len(t.mid)
 		if off+1<<s > node6Mask+1 {
 			err = errTooLarge
 			return
 		}
 		t.mid = append(t.mid, make([]uint32, 1<<s)...)
-		d.subchunks(uint(s), func(sub int, e chunk6) { t.mid[off+sub] = mid(e) })
+		d.subchunks(uint(s), func(sub int, e chunk6) {
+			x := uint32(1) // a chunk in: low entry 1; out: 0
+			if len(e.split) == 0 && len(e.bs) == 0 {
+				x = b2u32(e.in)
+			} else {
+				s := e.stride()
+				x = uint32(s)<<node6Bits | uint32(block(e, s, node6Mask))
+			}
+			t.mid[off+sub] = x
+		})
 		t.top[c] = top6Node | uint32(s)<<node6Bits | uint32(off)
 	})
 	if err != nil {
@@ -631,46 +705,92 @@ func compileBits6(rs []r6) (bits6, error) {
 	for i, w := range leaves {
 		copy(t.keys[i*leaf6Keys:], w[:])
 	}
+	t.wide = make([]a6, 0, len(wides)*leaf6Wide)
+	for _, w := range wides {
+		t.wide = append(t.wide, w[:]...)
+	}
 	return t, nil
 }
 
-// stride6 returns the stride of a /16's mid level: the fewest bits that
-// leave every chunk divisible into leaves by the low level, or 16.
-func stride6(d chunk6) int {
-	for s := range 16 {
-		ok := true
-		d.subchunks(uint(s), func(_ int, e chunk6) {
-			if ok && e.need() < 0 {
-				ok = false
-			}
-		})
-		if ok {
-			return s
-		}
+func cmpA6(x, y a6) int {
+	switch {
+	case x == y:
+		return 0
+	case x.less(y):
+		return -1
 	}
-	return 16
+	return 1
+}
+
+// leafKeys6 is leafKeys for a wide leaf.
+func leafKeys6(w []a6, keys []a6, lo a6, in bool) bool {
+	i := 0
+	if len(keys)%2 == 1 {
+		w[0] = lo
+		i, in = 1, !in
+	}
+	copy(w[i:], keys)
+	for j := i + len(keys); j < len(w); j++ {
+		w[j] = max6
+	}
+	return in
 }
 
 // contains finishes the lookup of k, whose top entry e is a node: three
-// loads, the same for every k, and the leaf's search. slow reports that
-// the answer is not here.
-func (t *bits6) contains(e uint32, k uint64) (in, slow bool) {
+// loads, the same for every k but in the densest chunks, and the leaf's
+// search. slow reports that the answer is not here.
+func (t *bits6) contains(e uint32, k a6) (in, slow bool) {
 	s2 := e >> node6Bits & 31
-	m := t.mid[e&node6Mask+uint32(k>>((48-s2)&63))&(1<<s2-1)]
+	m := t.mid[e&node6Mask+uint32(k.hi>>((48-s2)&63))&(1<<s2-1)]
 	s3 := m >> node6Bits & 31
-	n := t.low[m&node6Mask+uint32(k>>((48-s2-s3)&63))&(1<<s3-1)]
+	w := 48 - s2 - s3 // the width of n's chunk
+	n := t.low[m&node6Mask+uint32(k.hi>>(w&63))&(1<<s3-1)]
+	// One more level, without a branch: about half of the lookups in
+	// the shared country data need it, so that a branch would mispredict.
+	// A leaf entry reads low[0] instead, and keeps n.
+	node := uint32(-int32(n >> 29 & 1)) // all ones for a node
+	s := n >> low6StrideAt & 31 & node
+	w -= s
+	n2 := t.low[(n&low6Off+uint32(k.hi>>(w&63))&(1<<s-1))&node]
+	n ^= (n ^ n2) & node
+	for n&low6Node != 0 {
+		// A chunk too dense for two levels: rare, so that this branch
+		// is predicted.
+		s := n >> low6StrideAt & 31
+		w -= s
+		n = t.low[n&low6Off+uint32(k.hi>>(w&63))&(1<<s-1)]
+	}
+	if n&low6Wide != 0 {
+		return t.containsWide(n, k)
+	}
 	off := uint(n&low6Leaf) * leaf6Keys
-	w := (*[leaf6Keys]uint64)(t.keys[off : off+leaf6Keys])
-	c := step6Count(w, k, 0, 4)
-	c = step6Count(w, k, c, 2)
-	c = step6Count(w, k, c, 1)
-	_, gt := bits.Sub64(k, w[c&(leaf6Keys-1)], 0)
+	l := (*[leaf6Keys]uint64)(t.keys[off : off+leaf6Keys])
+	c := step6Count(l, k.hi, 0, 4)
+	c = step6Count(l, k.hi, c, 2)
+	c = step6Count(l, k.hi, c, 1)
+	_, gt := bits.Sub64(k.hi, l[c&(leaf6Keys-1)], 0)
 	c += 1 - uint(gt)
-	return (n>>31^uint32(c))&1 == 1, n&low6Slow != 0
+	return (n>>31^uint32(c))&1 == 1, false
 }
 
 // step6Count adds half to c if the key before c+half is ≤ x.
 func step6Count(w *[leaf6Keys]uint64, x uint64, c, half uint) uint {
 	_, gt := bits.Sub64(x, w[(c+half-1)&(leaf6Keys-1)], 0)
 	return c + half&^-uint(gt)
+}
+
+// containsWide searches the wide leaf of the low entry n.
+func (t *bits6) containsWide(n uint32, k a6) (in, slow bool) {
+	i := uint(n & low6Leaf)
+	if i == 0 {
+		return false, true
+	}
+	l := (*[leaf6Wide]a6)(t.wide[i*leaf6Wide : (i+1)*leaf6Wide])
+	c := uint(0)
+	for _, x := range l {
+		_, b := bits.Sub64(k.lo, x.lo, 0)
+		_, b = bits.Sub64(k.hi, x.hi, b) // 1 if k < x
+		c += 1 - uint(b)
+	}
+	return (n>>31^uint32(c))&1 == 1, false
 }

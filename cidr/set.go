@@ -49,9 +49,41 @@ func (s Set) Contains(addr netip.Addr) bool {
 }
 
 func (s *Set) contains(addr netip.Addr) bool {
-	if t := s.tab; t != nil {
-		return t.contains(addr)
+	t := s.tab
+	if t == nil {
+		return s.search(addr)
 	}
+	if addr.Is4() {
+		// The lookup of a bits4, written out here to save a call.
+		k := key4(addr)
+		e := t.v4.top[k>>16]
+		if e < 2 {
+			// A /16 of one state: most of a uniform stream.
+			return e == 1
+		}
+		n := t.v4.nodes[e&strideMask+(uint32(uint16(k))>>((16-e>>strideBits)&31))]
+		off := uint(n&(1<<31-1)) * leaf4Keys
+		w := (*[leaf4Keys]uint16)(t.v4.keys[off : off+leaf4Keys])
+		x := uint(uint16(k)) + 1
+		c := stepBit(w, x, 0, 4)
+		c = stepBit(w, x, c, 3)
+		c = stepBit(w, x, c, 2)
+		c = stepBit(w, x, c, 1)
+		c = stepBit(w, x, c, 0)
+		c += (uint(w[c&(leaf4Keys-1)]) - x) >> 63
+		return (n>>31^uint32(c))&1 == 1
+	}
+	// An IPv6 address whose /16 has one state (most of the IPv6 space,
+	// which is mostly empty) is answered from one load.
+	e := t.v6.top[top16(addr)]
+	if e < top6Slow {
+		return e == 1
+	}
+	return t.contains6(e, addr)
+}
+
+// search is Contains for a set not compiled: a binary search.
+func (s *Set) search(addr netip.Addr) bool {
 	if addr.Is4In6() {
 		addr = addr.Unmap()
 	}

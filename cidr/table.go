@@ -471,21 +471,8 @@ type setTable struct {
 	v6r []r6
 }
 
-// contains is Set.Contains for a compiled set. IPv4 is tested first and
-// answered here; an IPv6 address whose /16 has one state is answered from
-// one load.
-func (t *setTable) contains(addr netip.Addr) bool {
-	if addr.Is4() {
-		return t.v4.contains(key4(addr))
-	}
-	e := t.v6.top[top16(addr)]
-	if e < top6Slow {
-		return e == 1
-	}
-	return t.contains6(e, addr)
-}
-
-// contains6 is contains's path for all but IPv4 and the /16s of one state:
+// contains6 is Set.Contains's path, compiled, for all but IPv4 and the
+// /16s of one state:
 // /16s with boundaries, and, through ::/16, IPv4-mapped and invalid
 // addresses.
 func (t *setTable) contains6(e uint32, addr netip.Addr) bool {
@@ -496,7 +483,7 @@ func (t *setTable) contains6(e uint32, addr netip.Addr) bool {
 		return addr.Is6() && search6(t.v6r, key6(addr))
 	}
 	k := key6(addr)
-	in, slow := t.v6.contains(e, k.hi)
+	in, slow := t.v6.contains(e, k)
 	if slow {
 		return search6(t.v6r, k)
 	}

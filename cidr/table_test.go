@@ -312,8 +312,9 @@ func TestTableOfSets(t *testing.T) {
 }
 
 // TestCompiledSetDense fills single chunks with many ranges, so that the
-// compiled form's nodes, full 32-key leaves and their padding are all
-// exercised, and checks Contains against the uncompiled Set and netipx.
+// compiled form's nodes, the IPv6 levels past the fixed two, full leaves,
+// wide leaves, slow /64s and padding are all exercised, and checks
+// Contains against the uncompiled Set and netipx.
 func TestCompiledSetDense(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(13, 14))
 	for _, c := range []struct {
@@ -329,6 +330,12 @@ func TestCompiledSetDense(t *testing.T) {
 		{"v4 32 ranges", "10.1.0.0", 16, 22, 40},
 		{"v6 /16", "2a00::", 16, 64, 2000},
 		{"v6 low bits", "2001:db8::1:0:0:0", 64, 128, 2000},
+		{"v6 /48s in a /32", "2a00:1::", 32, 48, 3000},
+		{"v6 /64s in a /48", "2a00:1:2::", 48, 64, 3000},
+		{"v6 split /64s", "2001:db8::", 40, 128, 600},
+		{"v6 one /64, few", "2001:db8:1:2::", 64, 128, 3},
+		{"v6 one /64, many", "2001:db8:1:2::", 64, 128, 300},
+		{"v6 ::/16", "::", 16, 128, 300},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			base := netip.MustParseAddr(c.base)
@@ -342,7 +349,13 @@ func TestCompiledSetDense(t *testing.T) {
 					}
 				}
 				addr, _ := netip.AddrFromSlice(a)
-				p := netip.PrefixFrom(addr, c.top-rnd.IntN(c.top-c.from+1)).Masked()
+				// Prefixes short enough to cover the chunk are rare:
+				// they would hide every other.
+				bits := c.top - rnd.IntN(c.top-c.from+1)
+				if bits < c.top-8 && rnd.IntN(8) != 0 {
+					bits = c.top - rnd.IntN(9)
+				}
+				p := netip.PrefixFrom(addr, bits).Masked()
 				b.AddPrefix(p)
 				nb.AddPrefix(p)
 			}
