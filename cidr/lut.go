@@ -104,7 +104,7 @@ func compileLUT[W ~uint32 | ~uint64](segs []run[W], leaf int) (lut[W], error) {
 			if i == 0 {
 				k = lo
 			}
-			ents = append(ents, (k&low)<<16|W(s.label))
+			ents = appendDoubling(ents, (k&low)<<16|W(s.label))
 		}
 		return kindLeaf<<30 | uint32(len(segs)-1)<<leafBits | uint32(off)
 	}

@@ -214,11 +214,11 @@ func (b *TableBuilder) AddPrefix(p netip.Prefix, label uint16) {
 	}
 	if a.Is4() {
 		r := prefixRange4(from4(a), n)
-		b.e4 = append(b.e4, entry[a4]{r.lo, r.hi, b.seq, label})
+		b.e4 = appendDoubling(b.e4, entry[a4]{r.lo, r.hi, b.seq, label})
 		return
 	}
 	r := prefixRange6(from6(a.WithZone("")), n)
-	b.e6 = append(b.e6, entry[a6]{r.lo, r.hi, b.seq, label})
+	b.e6 = appendDoubling(b.e6, entry[a6]{r.lo, r.hi, b.seq, label})
 }
 
 // AddRange maps the addresses of r to label, as its minimal CIDR list.
@@ -243,7 +243,7 @@ func (b *TableBuilder) AddSet(s Set, label uint16) {
 		for lo := r.lo; ; {
 			k := block4(lo, r.hi)
 			hi := lo | a4(uint64(1)<<uint(k)-1)
-			b.e4 = append(b.e4, entry[a4]{lo, hi, b.seq, label})
+			b.e4 = appendDoubling(b.e4, entry[a4]{lo, hi, b.seq, label})
 			if hi == r.hi {
 				break
 			}
@@ -253,13 +253,23 @@ func (b *TableBuilder) AddSet(s Set, label uint16) {
 	for _, r := range s.v6 {
 		for lo := r.lo; ; {
 			hi := lo.or(lowMask6(block6(lo, r.hi)))
-			b.e6 = append(b.e6, entry[a6]{lo, hi, b.seq, label})
+			b.e6 = appendDoubling(b.e6, entry[a6]{lo, hi, b.seq, label})
 			if hi == r.hi {
 				break
 			}
 			lo = hi.succ()
 		}
 	}
+}
+
+// appendDoubling is append, but doubles a full slice: append grows large
+// slices by a quarter, so that building a list of a million entries one by
+// one allocates five times its final size.
+func appendDoubling[S ~[]E, E any](s S, e E) S {
+	if len(s) == cap(s) {
+		s = slices.Grow(s, max(len(s), 64))
+	}
+	return append(s, e)
 }
 
 func (b *TableBuilder) checkLabel(label uint16) bool {
@@ -329,7 +339,7 @@ func sweep[K key[K]](es []entry[K]) []run[K] {
 		if n := len(out); n > 0 && out[n-1].label == label {
 			return
 		}
-		out = append(out, run[K]{start, label})
+		out = appendDoubling(out, run[K]{start, label})
 	}
 	var stack []entry[K]
 	var cur K    // the first address not yet emitted
@@ -420,7 +430,7 @@ func split64(p []run[a6]) (coarse []run[uint64], fine []run[a6]) {
 		if n > 0 && coarse[n-1].label == l {
 			return
 		}
-		coarse = append(coarse, run[uint64]{h, l})
+		coarse = appendDoubling(coarse, run[uint64]{h, l})
 	}
 	for i, r := range p {
 		s, l := r.start, r.label
