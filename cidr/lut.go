@@ -3,6 +3,7 @@ package cidr
 import (
 	"errors"
 	"math/bits"
+	"slices"
 	"unsafe"
 )
 
@@ -103,7 +104,7 @@ func compileLUT[W ~uint32 | ~uint64](segs []run[W], leaf int) (lut[W], error) {
 			if i == 0 {
 				k = lo
 			}
-			ents = append(ents, (k&low)<<16|W(s.label))
+			ents = appendDoubling(ents, (k&low)<<16|W(s.label))
 		}
 		return kindLeaf<<30 | uint32(len(segs)-1)<<leafBits | uint32(off)
 	}
@@ -224,93 +225,574 @@ func step6(w *[leaf6]uint64, x uint64, b, half, last uint) uint {
 	return b + half&^-uint(gt)
 }
 
-// A bitLUT is the membership form of a lut for IPv4: the same trie over a
-// partition into runs that alternate between in and out, whose leaves hold
-// only the boundaries, as their low 16 bits (the bits below the top level).
-// Whether an address is in is the parity of the number of boundaries at or
-// before it, from the leaf's first run. Every leaf is 32 keys, one aligned
-// 64-byte line, the real ones followed by copies of the last: a search
-// reads one line and takes five fixed steps without clamping its reads.
+// The membership forms of a compiled Set, bits4 and bits6, answer by parity:
+// the set's boundaries (the first address of each range and the first after
+// it) split the address space into runs that alternate between out and in,
+// so an address is in when the state at the start of its chunk, flipped once
+// per boundary inside the chunk at or before the address, is in. Unlike a
+// lut's, their lookups take (nearly) the same steps for every address that
+// leaves the top level — one node level and a leaf of one cache line for
+// IPv4, two or three node levels and a leaf for all but a few IPv6
+// addresses — with no branch on the shape of the data: a lut's descent
+// loop exits at a depth that varies from address to address and
+// mispredicts, and a mispredicted branch stops the processor from
+// overlapping the cache misses of independent lookups.
 //
-//   - a label entry (kind 0) is 1 for a chunk inside, 0 for one outside;
-//   - a leaf entry (kind 1) holds in bit 29 whether the chunk's first run is
-//     in, the number of boundaries inside the chunk (1 to 32, less one, in
-//     bits 24–28) and the leaf's index in keys, in lines;
-//   - a node entry is a lut's.
-type bitLUT struct {
-	top   []uint32 // 1<<16 entries, empty for the zero bitLUT
+// A leaf is a line of sorted keys, the boundaries inside its chunk
+// followed by padding with the largest key, in pairs so that the padding
+// never changes the parity. A chunk with an odd number of boundaries gets
+// its own start as a first key, which flips the parity of every address in
+// the chunk, and its start state flipped to match.
+
+// A bits4 is the membership form of a set's IPv4 ranges: a top level
+// indexed by the first 16 bits, one level of nodes indexed by as many of
+// the next bits as the /16 needs (0 to 16, chosen so that every chunk has at
+// most 32 boundaries), and leaves of 32 16-bit keys.
+//
+//   - a top entry holds a stride s (bits 27–31) and the offset of a block
+//     of 1<<s nodes; a /16 without boundaries points at node 0 (out) or 1
+//     (in), stride 0;
+//   - a node holds the state at its chunk's start (bit 31) and the index of
+//     its leaf; a chunk without boundaries has leaf 0, all padding;
+//   - keys holds the leaves, the low 16 bits of each boundary, aligned to
+//     64 bytes.
+type bits4 struct {
+	top   []uint32 // 1<<16 entries, empty for the zero bits4
 	nodes []uint32
-	keys  []uint16 // leaves of bitLeaf keys, the first at a 64-byte boundary
+	keys  []uint16
 }
 
-const bitLeaf = 32 // the keys of a bitLUT leaf: 64 bytes
+const (
+	leaf4Keys  = 32 // a bits4 leaf: 64 bytes
+	leaf6Keys  = 8  // a bits6 leaf: 64 bytes
+	strideBits = 27 // a bits4 top entry's offset
+	strideMask = 1<<strideBits - 1
+)
 
-// compileBitLUT compiles a partition of the IPv4 space into runs labelled 0
-// (in) and labelNone (out), alternating.
-func compileBitLUT(segs []run[a4]) (bitLUT, error) {
-	b := newTrieBuilder[a4](bitLeaf + 1) // a leaf's first run starts at the chunk: no key
-	var leaves [][bitLeaf]uint16
-	in := func(l uint16) uint32 {
-		if l == labelNone {
-			return 0
+// boundaries returns the boundaries of a canonical range list and whether
+// its first run, from address 0, is in.
+func boundaries[K key[K]](rs []rng[K], max K) (bs []K, in0 bool) {
+	var zero K
+	bs = make([]K, 0, 2*len(rs))
+	for _, r := range rs {
+		if r.lo != zero {
+			bs = append(bs, r.lo)
 		}
+		if r.hi != max {
+			bs = append(bs, r.hi.succ())
+		}
+	}
+	return bs, len(rs) > 0 && rs[0].lo == zero
+}
+
+// leafKeys fills a leaf with the n keys key(0..n-1) of the chunk starting
+// at lo, padded as the comment above bits4 says, and returns the chunk's
+// start state, flipped if lo was added.
+func leafKeys[W uint16 | uint64](w []W, n int, key func(int) W, lo W, in bool) bool {
+	i := 0
+	if n%2 == 1 {
+		w[0] = lo
+		i, in = 1, !in
+	}
+	for j := range n {
+		w[i+j] = key(j)
+	}
+	for j := i + n; j < len(w); j++ {
+		w[j] = ^W(0)
+	}
+	return in
+}
+
+// alignedLines returns a slice of n elements whose first is at a 64-byte
+// boundary. (Go aligns large objects to pages, small ones only to their
+// size class.)
+func alignedLines[W uint16 | uint64](n int) []W {
+	var zero W
+	size := int(unsafe.Sizeof(zero))
+	buf := make([]W, n+64/size)
+	skip := (64 - int(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))%64) % 64 / size
+	return buf[skip : skip+n : skip+n]
+}
+
+func b2u32(b bool) uint32 {
+	if b {
 		return 1
 	}
-	b.label = in
-	b.leaf = func(segs []run[a4], _ a4) uint32 {
-		off := len(leaves)
-		if off > leafMask {
-			b.err = errTooLarge
-			return 0
-		}
-		var w [bitLeaf]uint16
-		for i := range w {
-			w[i] = uint16(segs[min(i+1, len(segs)-1)].start)
-		}
-		leaves = append(leaves, w)
-		return kindLeaf<<30 | in(segs[0].label)<<29 | uint32(len(segs)-2)<<leafBits | uint32(off)
-	}
-	b.build(segs)
-	// One allocation, aligned: Go aligns large objects to pages, small
-	// ones only to their size class.
-	const line = bitLeaf * 2
-	buf := make([]uint16, (len(leaves)+1)*bitLeaf)
-	skip := (line - int(uintptr(unsafe.Pointer(unsafe.SliceData(buf))))%line) % line / 2
-	keys := buf[skip : skip+len(leaves)*bitLeaf]
-	for i, w := range leaves {
-		copy(keys[i*bitLeaf:], w[:])
-	}
-	return bitLUT{b.top, b.nodes, keys}, b.err
+	return 0
 }
 
-// contains finishes a lookup of k whose top-level entry e is not a label.
-func (t *bitLUT) contains(e uint32, k a4) bool {
-	for shift := uint(16); e>>30 == kindNode; {
-		s := uint(e>>nodeBits&15) + 1
-		shift -= s
-		e = t.nodes[e&nodeMask+uint32(k>>(shift&63))&(1<<(s&31)-1)]
+// compileBits4 compiles a canonical IPv4 range list.
+func compileBits4(rs []r4) (bits4, error) {
+	bs, in0 := boundaries(rs, max4)
+	t := bits4{top: make([]uint32, 1<<16), nodes: []uint32{0, 1 << 31}}
+	var leaves [][leaf4Keys]uint16
+	leaves = append(leaves, [leaf4Keys]uint16{}) // leaf 0, all padding
+	for i := range leaves[0] {
+		leaves[0][i] = 0xffff
 	}
-	if e>>30 == kindLabel {
+	j := 0 // the boundaries up to the current chunk's start
+	for c := range t.top {
+		lo := a4(c) << 16
+		for j < len(bs) && bs[j] <= lo {
+			j++
+		}
+		k := j
+		for k < len(bs) && bs[k] <= lo|0xffff {
+			k++
+		}
+		in := in0 != (j%2 == 1)
+		inside := bs[j:k]
+		if len(inside) == 0 {
+			t.top[c] = b2u32(in)
+			continue
+		}
+		s := stride4(inside)
+		off := len(t.nodes)
+		if off+1<<s > strideMask+1 || len(leaves)+1<<s > 1<<31 {
+			return bits4{}, errTooLarge
+		}
+		t.top[c] = uint32(s)<<strideBits | uint32(off)
+		shift := uint(16 - s)
+		a := 0
+		for sub := range 1 << s {
+			slo := lo | a4(sub)<<shift
+			shi := slo | (1<<shift - 1)
+			// inside[:a] are at or before slo, inside[a:b] inside the chunk.
+			for a < len(inside) && inside[a] <= slo {
+				a++
+			}
+			b := a
+			for b < len(inside) && inside[b] <= shi {
+				b++
+			}
+			sin := in != (a%2 == 1)
+			if a == b {
+				t.nodes = append(t.nodes, b2u32(sin)<<31)
+				continue
+			}
+			var w [leaf4Keys]uint16
+			sin = leafKeys(w[:], b-a, func(i int) uint16 { return uint16(inside[a+i]) }, uint16(slo), sin)
+			t.nodes = append(t.nodes, b2u32(sin)<<31|uint32(len(leaves)))
+			leaves = append(leaves, w)
+		}
+	}
+	t.keys = alignedLines[uint16](len(leaves) * leaf4Keys)
+	for i, w := range leaves {
+		copy(t.keys[i*leaf4Keys:], w[:])
+	}
+	return t, nil
+}
+
+// stride4 returns the fewest bits below a /16 that divide it into chunks of
+// at most leaf4Keys boundaries each (a chunk's own start is not one of
+// them); bs are the boundaries inside the /16, sorted.
+func stride4(bs []a4) int {
+	for s := 0; ; s++ {
+		shift := uint(16 - s)
+		worst, n, cur := 0, 0, a4(0)
+		for _, b := range bs {
+			if b&(1<<shift-1) == 0 {
+				continue // the start of a chunk
+			}
+			if c := b >> shift; c != cur || n == 0 {
+				cur, n = c, 0
+			}
+			n++
+			worst = max(worst, n)
+		}
+		if worst <= leaf4Keys {
+			return s
+		}
+	}
+}
+
+// contains reports whether k is in. Set.Contains has the same code written
+// out.
+func (t *bits4) contains(k a4) bool {
+	e := t.top[k>>16]
+	if e < 2 {
 		return e == 1
 	}
-	off := uint(e&leafMask) * bitLeaf
-	w := (*[bitLeaf]uint16)(t.keys[off : off+bitLeaf])
-	x := uint32(uint16(k))
-	// c: the number of keys ≤ x, padding included, by a branch-free
-	// binary search over the 32 sorted keys.
-	c := stepCount(w, x, 0, 16)
-	c = stepCount(w, x, c, 8)
-	c = stepCount(w, x, c, 4)
-	c = stepCount(w, x, c, 2)
-	c = stepCount(w, x, c, 1)
-	_, gt := bits.Sub32(x, uint32(w[c&(bitLeaf-1)]), 0)
-	c += 1 - uint(gt)
-	c = minU(c, uint(e>>leafBits&31)+1) // without the padding
-	return (e>>29^uint32(c))&1 == 1
+	n := t.nodes[e&strideMask+(uint32(uint16(k))>>((16-e>>strideBits)&31))]
+	off := uint(n&(1<<31-1)) * leaf4Keys
+	w := (*[leaf4Keys]uint16)(t.keys[off : off+leaf4Keys])
+	x := uint(uint16(k)) + 1
+	// c: the number of keys ≤ k (below x), by a branch-free binary search.
+	c := stepBit(w, x, 0, 4)
+	c = stepBit(w, x, c, 3)
+	c = stepBit(w, x, c, 2)
+	c = stepBit(w, x, c, 1)
+	c = stepBit(w, x, c, 0)
+	c += (uint(w[c&(leaf4Keys-1)]) - x) >> 63
+	return (n>>31^uint32(c))&1 == 1
 }
 
-// stepCount adds half to c if the key before c+half is ≤ x.
-func stepCount(w *[bitLeaf]uint16, x uint32, c, half uint) uint {
-	_, gt := bits.Sub32(x, uint32(w[(c+half-1)&(bitLeaf-1)]), 0)
+// stepBit adds 1<<b to c if the key before c+1<<b is below x. Keys and x
+// are at most 17 bits: the sign of their difference as a uint is the
+// comparison.
+func stepBit(w *[leaf4Keys]uint16, x, c, b uint) uint {
+	return c | (uint(w[(c|(1<<b-1))&(leaf4Keys-1)])-x)>>63<<b
+}
+
+// A bits6 is the membership form of a set's IPv6 ranges, indexed on the
+// high 64 bits of the address: a top level indexed by the first 16 bits,
+// two levels of nodes indexed by as many of the next bits as each chunk
+// needs (0 to 16 each), and leaves of 8 keys, the high 64 bits of the
+// boundaries. A chunk too dense for the two levels takes more, behind a
+// branch that only its addresses take. A chunk that holds a /64 split in
+// its low 64 bits has a wide leaf instead, of at most 8 whole 128-bit
+// keys, counted the same way. ::/16, where IPv4, IPv4-mapped and invalid
+// addresses fall (As16 gives them zeros there), is marked slow: a lookup
+// there searches the set's ranges, as does one in a /64 of more than 8
+// boundaries (1% of the in-table stream of the benchmarks).
+//
+//   - a top entry is 0 (out), 1 (in), 2 (slow) for a /16 of one state, or
+//     1<<31 | s<<26 | the offset of a block of 1<<s mid entries;
+//   - a mid entry holds a stride s (bits 26–30) and the offset of a block
+//     of 1<<s low entries;
+//   - a low entry holds the state at its chunk's start (bit 31) and the
+//     index of its leaf; or it is a node (bit 29), with a stride (bits
+//     24–28) and the offset of a block of low entries; or it is wide (bit
+//     30), with the index of its wide leaf, 0 for slow.
+type bits6 struct {
+	top  *[1 << 16]uint32 // nil for the zero bits6
+	mid  []uint32
+	low  []uint32
+	keys []uint64
+	wide []a6
+}
+
+const (
+	top6Node     = 1 << 31
+	top6Slow     = 2
+	node6Bits    = 26
+	node6Mask    = 1<<node6Bits - 1
+	low6Wide     = 1 << 30
+	low6Node     = 1 << 29
+	low6Leaf     = 1<<29 - 1
+	low6StrideAt = 24
+	low6Off      = 1<<low6StrideAt - 1
+	leaf6Wide    = 8 // a wide leaf: 128 bytes
+)
+
+// boundaries64 returns the boundaries of the /64s wholly inside a canonical
+// IPv6 range list, whether the /64 0 is in, and the /64s the list splits
+// (which the boundaries count as out).
+func boundaries64(rs []r6) (bs []uint64, in0 bool, split []uint64) {
+	const max = ^uint64(0)
+	var full [][2]uint64
+	addSplit := func(h uint64) {
+		if n := len(split); n == 0 || split[n-1] != h {
+			split = append(split, h)
+		}
+	}
+	for _, r := range rs {
+		a, b := r.lo.hi, r.hi.hi
+		okA, okB := true, true
+		if r.lo.lo != 0 {
+			addSplit(a)
+			okA = a != max
+			a++
+		}
+		if r.hi.lo != max {
+			addSplit(b)
+			okB = b != 0
+			b--
+		}
+		if !okA || !okB || a > b {
+			continue
+		}
+		if n := len(full); n > 0 && full[n-1][1]+1 == a {
+			full[n-1][1] = b
+			continue
+		}
+		full = append(full, [2]uint64{a, b})
+	}
+	for _, f := range full {
+		if f[0] != 0 {
+			bs = append(bs, f[0])
+		}
+		if f[1] != max {
+			bs = append(bs, f[1]+1)
+		}
+	}
+	return bs, len(full) > 0 && full[0][0] == 0, split
+}
+
+// chunk6 is a chunk of the high 64 bits being compiled: its first value,
+// its width in bits, the boundaries inside it (after lo) and the split /64s
+// in it, and its start state.
+type chunk6 struct {
+	lo    uint64
+	width uint
+	bs    []uint64
+	split []uint64
+	in    bool
+}
+
+// subchunks calls f for each of the 1<<s chunks of c.
+func (c chunk6) subchunks(s uint, f func(sub int, d chunk6)) {
+	w := c.width - s
+	in, a, p := c.in, 0, 0
+	for sub := range 1 << s {
+		lo := c.lo | uint64(sub)<<w
+		hi := lo | (1<<w - 1)
+		for a < len(c.bs) && c.bs[a] <= lo {
+			a++
+			in = !in
+		}
+		b := a
+		for b < len(c.bs) && c.bs[b] <= hi {
+			b++
+		}
+		for p < len(c.split) && c.split[p] < lo {
+			p++
+		}
+		q := p
+		for q < len(c.split) && c.split[q] <= hi {
+			q++
+		}
+		f(sub, chunk6{lo, w, c.bs[a:b], c.split[p:q], in})
+	}
+}
+
+// need returns the fewest bits, at most 16, that divide c into chunks of at
+// most leaf6Keys boundaries each, or -1.
+func (c chunk6) need() int {
+	for s := uint(0); s <= min(16, c.width); s++ {
+		w := c.width - s
+		worst, n, cur := 0, 0, uint64(0)
+		for _, b := range c.bs {
+			if b&(1<<w-1) == 0 {
+				continue
+			}
+			if x := b >> w; x != cur || n == 0 {
+				cur, n = x, 0
+			}
+			n++
+			worst = max(worst, n)
+		}
+		if worst <= leaf6Keys {
+			return int(s)
+		}
+	}
+	return -1
+}
+
+// strideBudget is the most node entries per boundary a node may take to
+// send every chunk to a leaf. For the shared country data's six countries,
+// 2 makes the IPv6 table 3.9 MiB, and 51% of the lookups in the table take
+// a level more than the fixed two (4: 5.1 MiB and 48%; 16: 9.7 MiB and
+// 29%), with no difference in speed we could measure.
+const strideBudget = 2
+
+// stride returns the stride of a node over c: the fewest bits that divide c
+// into chunks of at most leaf6Keys boundaries each, if that costs at most
+// strideBudget entries per boundary; else that many entries, and some
+// chunks take another level.
+func (c chunk6) stride() int {
+	budget := min(bits.Len(uint(strideBudget*(len(c.bs)+len(c.split)))), 16, int(c.width))
+	if s := c.need(); s >= 0 && s <= budget {
+		return s
+	}
+	return budget
+}
+
+func compileBits6(rs []r6) (bits6, error) {
+	bs, in0, split := boundaries64(rs)
+	all, all0 := boundaries(rs, max6) // for wide leaves
+	t := bits6{top: new([1 << 16]uint32), mid: []uint32{0, 1}, low: []uint32{0, 1 << 31}}
+	leaves := [][leaf6Keys]uint64{{}}
+	for i := range leaves[0] {
+		leaves[0][i] = ^uint64(0)
+	}
+	wides := [][leaf6Wide]a6{{}} // wide leaf 0: none, slow
+	var err error
+	// block appends a block of 1<<s low entries, one per chunk of d, and
+	// returns its offset.
+	var low func(d chunk6) uint32
+	block := func(d chunk6, s int, mask int) int {
+		off := len(t.low)
+		if off+1<<s > mask+1 {
+			err = errTooLarge
+			return 0
+		}
+		t.low = append(t.low, make([]uint32, 1<<s)...)
+		d.subchunks(uint(s), func(sub int, e chunk6) {
+			x := low(e) // before indexing t.low, which low may grow
+			t.low[off+sub] = x
+		})
+		return off
+	}
+	low = func(d chunk6) uint32 {
+		if len(d.split) > 0 {
+			// The whole boundaries in the chunk, after its start.
+			start := a6{d.lo, 0}
+			i, _ := slices.BinarySearchFunc(all, start, cmpA6)
+			if i < len(all) && all[i] == start {
+				i++
+			}
+			j := i
+			for j < len(all) && all[j].hi <= d.lo|(1<<d.width-1) {
+				j++
+			}
+			if j-i <= leaf6Wide {
+				if len(wides) > low6Leaf {
+					err = errTooLarge
+					return 0
+				}
+				var w [leaf6Wide]a6
+				in := leafKeys6(w[:], all[i:j], start, all0 != (i%2 == 1))
+				wides = append(wides, w)
+				return b2u32(in)<<31 | low6Wide | uint32(len(wides)-1)
+			}
+			if d.width == 0 {
+				return low6Wide // slow
+			}
+			// Isolate the split /64s in as few levels as memory allows.
+			s := max(d.stride(), min(bits.Len(uint(strideBudget*(j-i))), 16, int(d.width)), 1)
+			off := block(d, s, low6Off)
+			return low6Node | uint32(s)<<low6StrideAt | uint32(off)
+		}
+		switch {
+		case len(d.bs) == 0:
+			return b2u32(d.in) << 31
+		case len(d.bs) > leaf6Keys:
+			s := d.stride()
+			off := block(d, s, low6Off)
+			return low6Node | uint32(s)<<low6StrideAt | uint32(off)
+		}
+		if len(leaves) > low6Leaf {
+			err = errTooLarge
+			return 0
+		}
+		var w [leaf6Keys]uint64
+		in := leafKeys(w[:], len(d.bs), func(i int) uint64 { return d.bs[i] }, d.lo, d.in)
+		leaves = append(leaves, w)
+		return b2u32(in)<<31 | uint32(len(leaves)-1)
+	}
+	root := chunk6{0, 64, bs, split, in0}
+	root.subchunks(16, func(c int, d chunk6) {
+		switch {
+		case c == 0:
+			t.top[c] = top6Slow
+			return
+		case len(d.split) == 0 && len(d.bs) == 0:
+			t.top[c] = b2u32(d.in)
+			return
+		}
+		s := d.stride()
+		off := len(t.mid)
+		if off+1<<s > node6Mask+1 {
+			err = errTooLarge
+			return
+		}
+		t.mid = append(t.mid, make([]uint32, 1<<s)...)
+		d.subchunks(uint(s), func(sub int, e chunk6) {
+			x := uint32(1) // a chunk in: low entry 1; out: 0
+			if len(e.split) == 0 && len(e.bs) == 0 {
+				x = b2u32(e.in)
+			} else {
+				s := e.stride()
+				x = uint32(s)<<node6Bits | uint32(block(e, s, node6Mask))
+			}
+			t.mid[off+sub] = x
+		})
+		t.top[c] = top6Node | uint32(s)<<node6Bits | uint32(off)
+	})
+	if err != nil {
+		return bits6{}, err
+	}
+	t.keys = alignedLines[uint64](len(leaves) * leaf6Keys)
+	for i, w := range leaves {
+		copy(t.keys[i*leaf6Keys:], w[:])
+	}
+	t.wide = make([]a6, 0, len(wides)*leaf6Wide)
+	for _, w := range wides {
+		t.wide = append(t.wide, w[:]...)
+	}
+	return t, nil
+}
+
+func cmpA6(x, y a6) int {
+	switch {
+	case x == y:
+		return 0
+	case x.less(y):
+		return -1
+	}
+	return 1
+}
+
+// leafKeys6 is leafKeys for a wide leaf.
+func leafKeys6(w []a6, keys []a6, lo a6, in bool) bool {
+	i := 0
+	if len(keys)%2 == 1 {
+		w[0] = lo
+		i, in = 1, !in
+	}
+	copy(w[i:], keys)
+	for j := i + len(keys); j < len(w); j++ {
+		w[j] = max6
+	}
+	return in
+}
+
+// contains finishes the lookup of k, whose top entry e is a node: three
+// loads, the same for every k but in the densest chunks, and the leaf's
+// search. slow reports that the answer is not here.
+func (t *bits6) contains(e uint32, k a6) (in, slow bool) {
+	s2 := e >> node6Bits & 31
+	m := t.mid[e&node6Mask+uint32(k.hi>>((48-s2)&63))&(1<<s2-1)]
+	s3 := m >> node6Bits & 31
+	w := 48 - s2 - s3 // the width of n's chunk
+	n := t.low[m&node6Mask+uint32(k.hi>>(w&63))&(1<<s3-1)]
+	// One more level, without a branch: about half of the lookups in
+	// the shared country data need it, so that a branch would mispredict.
+	// A leaf entry reads low[0] instead, and keeps n.
+	node := uint32(-int32(n >> 29 & 1)) // all ones for a node
+	s := n >> low6StrideAt & 31 & node
+	w -= s
+	n2 := t.low[(n&low6Off+uint32(k.hi>>(w&63))&(1<<s-1))&node]
+	n ^= (n ^ n2) & node
+	for n&low6Node != 0 {
+		// A chunk too dense for two levels: rare, so that this branch
+		// is predicted.
+		s := n >> low6StrideAt & 31
+		w -= s
+		n = t.low[n&low6Off+uint32(k.hi>>(w&63))&(1<<s-1)]
+	}
+	if n&low6Wide != 0 {
+		return t.containsWide(n, k)
+	}
+	off := uint(n&low6Leaf) * leaf6Keys
+	l := (*[leaf6Keys]uint64)(t.keys[off : off+leaf6Keys])
+	c := step6Count(l, k.hi, 0, 4)
+	c = step6Count(l, k.hi, c, 2)
+	c = step6Count(l, k.hi, c, 1)
+	_, gt := bits.Sub64(k.hi, l[c&(leaf6Keys-1)], 0)
+	c += 1 - uint(gt)
+	return (n>>31^uint32(c))&1 == 1, false
+}
+
+// step6Count adds half to c if the key before c+half is ≤ x.
+func step6Count(w *[leaf6Keys]uint64, x uint64, c, half uint) uint {
+	_, gt := bits.Sub64(x, w[(c+half-1)&(leaf6Keys-1)], 0)
 	return c + half&^-uint(gt)
+}
+
+// containsWide searches the wide leaf of the low entry n.
+func (t *bits6) containsWide(n uint32, k a6) (in, slow bool) {
+	i := uint(n & low6Leaf)
+	if i == 0 {
+		return false, true
+	}
+	l := (*[leaf6Wide]a6)(t.wide[i*leaf6Wide : (i+1)*leaf6Wide])
+	c := uint(0)
+	for _, x := range l {
+		_, b := bits.Sub64(k.lo, x.lo, 0)
+		_, b = bits.Sub64(k.hi, x.hi, b) // 1 if k < x
+		c += 1 - uint(b)
+	}
+	return (n>>31^uint32(c))&1 == 1, false
 }

@@ -42,39 +42,74 @@ type Set struct {
 // returned by [Set.Compile] and its copies, a binary search over the ranges
 // otherwise.
 func (s Set) Contains(addr netip.Addr) bool {
-	if t := s.tab; t != nil {
-		// As Table.Lookup, for the same reasons.
-		if addr.Is4() {
-			return t.contains4(key4(addr))
-		}
-		if e := t.v6.top6[top16(addr)]; e < labelFine {
-			return e == 0
-		}
-		return t.contains(addr)
+	// Small enough to be inlined, so that the Set, seven words, is not
+	// passed by value: with the three words of addr it would not fit the
+	// argument registers.
+	return s.contains(addr)
+}
+
+func (s *Set) contains(addr netip.Addr) bool {
+	t := s.tab
+	if t == nil {
+		return s.search(addr)
 	}
+	if addr.Is4() {
+		// The lookup of a bits4, written out here to save a call.
+		k := key4(addr)
+		e := t.v4.top[k>>16]
+		if e < 2 {
+			// A /16 of one state: most of a uniform stream.
+			return e == 1
+		}
+		n := t.v4.nodes[e&strideMask+(uint32(uint16(k))>>((16-e>>strideBits)&31))]
+		off := uint(n&(1<<31-1)) * leaf4Keys
+		w := (*[leaf4Keys]uint16)(t.v4.keys[off : off+leaf4Keys])
+		x := uint(uint16(k)) + 1
+		c := stepBit(w, x, 0, 4)
+		c = stepBit(w, x, c, 3)
+		c = stepBit(w, x, c, 2)
+		c = stepBit(w, x, c, 1)
+		c = stepBit(w, x, c, 0)
+		c += (uint(w[c&(leaf4Keys-1)]) - x) >> 63
+		return (n>>31^uint32(c))&1 == 1
+	}
+	// An IPv6 address whose /16 has one state (most of the IPv6 space,
+	// which is mostly empty) is answered from one load.
+	e := t.v6.top[top16(addr)]
+	if e < top6Slow {
+		return e == 1
+	}
+	return t.contains6(e, addr)
+}
+
+// search is Contains for a set not compiled: a binary search.
+func (s *Set) search(addr netip.Addr) bool {
 	if addr.Is4In6() {
 		addr = addr.Unmap()
 	}
 	if addr.Is4() {
-		k := from4(addr)
-		rs := s.v4
-		// Find the first range with hi ≥ k.
-		i, j := 0, len(rs)
-		for i < j {
-			h := int(uint(i+j) >> 1)
-			if rs[h].hi < k {
-				i = h + 1
-			} else {
-				j = h
-			}
+		return search4(s.v4, key4(addr))
+	}
+	return addr.Is6() && search6(s.v6, key6(addr))
+}
+
+// search4 reports whether a range of rs holds k.
+func search4(rs []r4, k a4) bool {
+	// Find the first range with hi ≥ k.
+	i, j := 0, len(rs)
+	for i < j {
+		h := int(uint(i+j) >> 1)
+		if rs[h].hi < k {
+			i = h + 1
+		} else {
+			j = h
 		}
-		return i < len(rs) && rs[i].lo <= k
 	}
-	if !addr.Is6() {
-		return false
-	}
-	k := from6(addr)
-	rs := s.v6
+	return i < len(rs) && rs[i].lo <= k
+}
+
+// search6 reports whether a range of rs holds k.
+func search6(rs []r6, k a6) bool {
 	i, j := 0, len(rs)
 	for i < j {
 		h := int(uint(i+j) >> 1)

@@ -214,11 +214,11 @@ func (b *TableBuilder) AddPrefix(p netip.Prefix, label uint16) {
 	}
 	if a.Is4() {
 		r := prefixRange4(from4(a), n)
-		b.e4 = append(b.e4, entry[a4]{r.lo, r.hi, b.seq, label})
+		b.e4 = appendDoubling(b.e4, entry[a4]{r.lo, r.hi, b.seq, label})
 		return
 	}
 	r := prefixRange6(from6(a.WithZone("")), n)
-	b.e6 = append(b.e6, entry[a6]{r.lo, r.hi, b.seq, label})
+	b.e6 = appendDoubling(b.e6, entry[a6]{r.lo, r.hi, b.seq, label})
 }
 
 // AddRange maps the addresses of r to label, as its minimal CIDR list.
@@ -243,7 +243,7 @@ func (b *TableBuilder) AddSet(s Set, label uint16) {
 		for lo := r.lo; ; {
 			k := block4(lo, r.hi)
 			hi := lo | a4(uint64(1)<<uint(k)-1)
-			b.e4 = append(b.e4, entry[a4]{lo, hi, b.seq, label})
+			b.e4 = appendDoubling(b.e4, entry[a4]{lo, hi, b.seq, label})
 			if hi == r.hi {
 				break
 			}
@@ -253,13 +253,23 @@ func (b *TableBuilder) AddSet(s Set, label uint16) {
 	for _, r := range s.v6 {
 		for lo := r.lo; ; {
 			hi := lo.or(lowMask6(block6(lo, r.hi)))
-			b.e6 = append(b.e6, entry[a6]{lo, hi, b.seq, label})
+			b.e6 = appendDoubling(b.e6, entry[a6]{lo, hi, b.seq, label})
 			if hi == r.hi {
 				break
 			}
 			lo = hi.succ()
 		}
 	}
+}
+
+// appendDoubling is append, but doubles a full slice: append grows large
+// slices by a quarter, so that building a list of a million entries one by
+// one allocates five times its final size.
+func appendDoubling[S ~[]E, E any](s S, e E) S {
+	if len(s) == cap(s) {
+		s = slices.Grow(s, max(len(s), 64))
+	}
+	return append(s, e)
 }
 
 func (b *TableBuilder) checkLabel(label uint16) bool {
@@ -329,7 +339,7 @@ func sweep[K key[K]](es []entry[K]) []run[K] {
 		if n := len(out); n > 0 && out[n-1].label == label {
 			return
 		}
-		out = append(out, run[K]{start, label})
+		out = appendDoubling(out, run[K]{start, label})
 	}
 	var stack []entry[K]
 	var cur K    // the first address not yet emitted
@@ -420,7 +430,7 @@ func split64(p []run[a6]) (coarse []run[uint64], fine []run[a6]) {
 		if n > 0 && coarse[n-1].label == l {
 			return
 		}
-		coarse = append(coarse, run[uint64]{h, l})
+		coarse = appendDoubling(coarse, run[uint64]{h, l})
 	}
 	for i, r := range p {
 		s, l := r.start, r.label
@@ -442,84 +452,49 @@ func split64(p []run[a6]) (coarse []run[uint64], fine []run[a6]) {
 	return coarse, fine
 }
 
-// Compile returns s with a lookup table built for it, the membership form
-// of a [Table]: Contains on the result, and on its copies, costs a table
-// lookup instead of a binary search. Compile a set that answers many
-// queries, such as a steering rule's; the set algebra's results are not
-// compiled. Building takes about as long as building the Set.
+// Compile returns s with a lookup table built for it: Contains on the
+// result, and on its copies, costs a table lookup instead of a binary
+// search. Compile a set that answers many queries, such as a steering
+// rule's; the set algebra's results are not compiled. Building takes about
+// as long as building the Set, and the table takes about two and a half
+// times the Set's memory (see bits4 and bits6 for its layout).
 func (s Set) Compile() Set {
 	if s.tab != nil {
 		return s
 	}
-	t := new(setTable)
+	t := &setTable{v6r: s.v6}
 	var err error
-	if t.v4, err = compileBitLUT(setRuns(s.v4)); err != nil {
-		return s // over 16 million ranges: keep the binary search
+	if t.v4, err = compileBits4(s.v4); err != nil {
+		return s // over 128 million nodes or 2 billion leaves: keep the binary search
 	}
-	if err := t.v6.compile6(setRuns(s.v6)); err != nil {
+	if t.v6, err = compileBits6(s.v6); err != nil {
 		return s
 	}
 	s.tab = t
 	return s
 }
 
-// A setTable is the lookup table of a compiled Set: for IPv4 a bitLUT, for
-// IPv6 a Table that labels the Set's addresses 0 (IPv6 sets have too few
-// boundaries for a membership form of their own to pay: see bitLUT).
+// A setTable is the lookup table of a compiled Set. It keeps the Set's
+// IPv6 ranges for the addresses its IPv6 table marks slow.
 type setTable struct {
-	v4 bitLUT
-	v6 Table // IPv6 only
+	v4  bits4
+	v6  bits6
+	v6r []r6
 }
 
-// contains4 reports whether the set holds k.
-func (t *setTable) contains4(k a4) bool {
-	e := t.v4.top[k>>16]
-	if e>>30 == kindLabel {
-		return e == 1
-	}
-	return t.v4.contains(e, k)
-}
-
-// contains is Set.Contains's slow path for all but IPv4 (see Table.lookup).
-func (t *setTable) contains(addr netip.Addr) bool {
-	if !addr.Is6() {
-		return false
-	}
-	if addr.Is4In6() {
-		return t.contains4(key4(addr))
-	}
-	v6 := &t.v6
-	k := key6(addr)
-	e := v6.v6.top[k.hi>>48]
-	if k.hi>>48 == 0 {
-		e = v6.zero6
-	}
-	l := uint16(e)
-	if e>>30 != kindLabel {
-		l = descend64(&v6.v6, e, k.hi)
-	}
-	if l == labelFine {
-		l = v6.lookupFine(k)
-	}
-	return l == 0
-}
-
-// setRuns returns the partition of a canonical range list: label 0 inside,
-// no label outside.
-func setRuns[K key[K]](rs []rng[K]) []run[K] {
-	out := make([]run[K], 0, 2*len(rs)+1)
-	var zero, next K // next: the first address after the last range
-	wrapped := false
-	for _, r := range rs {
-		if r.lo != next {
-			out = append(out, run[K]{next, labelNone})
+// contains6 is the compiled Set.Contains's path for the /16s of IPv6 with
+// boundaries and, through ::/16, for IPv4-mapped and invalid addresses.
+func (t *setTable) contains6(e uint32, addr netip.Addr) bool {
+	if e == top6Slow {
+		if addr.Is4In6() {
+			return t.v4.contains(key4(addr))
 		}
-		out = append(out, run[K]{r.lo, 0})
-		next = r.hi.succ()
-		wrapped = next == zero
+		return addr.Is6() && search6(t.v6r, key6(addr))
 	}
-	if !wrapped {
-		out = append(out, run[K]{next, labelNone})
+	k := key6(addr)
+	in, slow := t.v6.contains(e, k)
+	if slow {
+		return search6(t.v6r, k)
 	}
-	return out
+	return in
 }

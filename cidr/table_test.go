@@ -312,8 +312,9 @@ func TestTableOfSets(t *testing.T) {
 }
 
 // TestCompiledSetDense fills single chunks with many ranges, so that the
-// compiled form's nodes, full 32-key leaves and their padding are all
-// exercised, and checks Contains against the uncompiled Set and netipx.
+// compiled form's nodes, the IPv6 levels past the fixed two, full leaves,
+// wide leaves, slow /64s and padding are all exercised, and checks
+// Contains against the uncompiled Set and netipx.
 func TestCompiledSetDense(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(13, 14))
 	for _, c := range []struct {
@@ -329,6 +330,12 @@ func TestCompiledSetDense(t *testing.T) {
 		{"v4 32 ranges", "10.1.0.0", 16, 22, 40},
 		{"v6 /16", "2a00::", 16, 64, 2000},
 		{"v6 low bits", "2001:db8::1:0:0:0", 64, 128, 2000},
+		{"v6 /48s in a /32", "2a00:1::", 32, 48, 3000},
+		{"v6 /64s in a /48", "2a00:1:2::", 48, 64, 3000},
+		{"v6 split /64s", "2001:db8::", 40, 128, 600},
+		{"v6 one /64, few", "2001:db8:1:2::", 64, 128, 3},
+		{"v6 one /64, many", "2001:db8:1:2::", 64, 128, 300},
+		{"v6 ::/16", "::", 16, 128, 300},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			base := netip.MustParseAddr(c.base)
@@ -342,7 +349,13 @@ func TestCompiledSetDense(t *testing.T) {
 					}
 				}
 				addr, _ := netip.AddrFromSlice(a)
-				p := netip.PrefixFrom(addr, c.top-rnd.IntN(c.top-c.from+1)).Masked()
+				// Prefixes short enough to cover the chunk are rare:
+				// they would hide every other.
+				bits := c.top - rnd.IntN(c.top-c.from+1)
+				if bits < c.top-8 && rnd.IntN(8) != 0 {
+					bits = c.top - rnd.IntN(9)
+				}
+				p := netip.PrefixFrom(addr, bits).Masked()
 				b.AddPrefix(p)
 				nb.AddPrefix(p)
 			}
@@ -369,29 +382,45 @@ func TestCompiledSetDense(t *testing.T) {
 	}
 }
 
-// TestBitLUTLeavesAligned checks that every leaf of a compiled Set's IPv4
-// table is one 64-byte line and that leaves are padded with their last key.
-func TestBitLUTLeavesAligned(t *testing.T) {
+// TestCompiledSetLeaves checks that every leaf of a compiled Set's tables
+// is one 64-byte line of sorted keys, and that a leaf's padding, the
+// largest key, comes in pairs, so that it leaves every count's parity as
+// it is.
+func TestCompiledSetLeaves(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(15, 16))
 	var b Builder
 	for range 20000 {
 		v := rnd.Uint32()
 		b.AddPrefix(netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), 16+rnd.IntN(17)).Masked())
+		var a [16]byte
+		a[0], a[1], a[2] = 0x2a, byte(rnd.IntN(4)), byte(rnd.Uint32())
+		a[3], a[4] = byte(rnd.Uint32()), byte(rnd.Uint32())
+		b.AddPrefix(netip.PrefixFrom(netip.AddrFrom16(a), 24+rnd.IntN(41)).Masked())
 	}
 	s, err := b.Set()
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys := s.Compile().tab.v4.keys
-	if len(keys) == 0 || len(keys)%bitLeaf != 0 {
-		t.Fatalf("%d keys, not whole leaves", len(keys))
+	tab := s.Compile().tab
+	checkLeaves(t, "IPv4", tab.v4.keys, leaf4Keys)
+	checkLeaves(t, "IPv6", tab.v6.keys, leaf6Keys)
+}
+
+func checkLeaves[W uint16 | uint64](t *testing.T, fam string, keys []W, n int) {
+	t.Helper()
+	if len(keys) < 2*n || len(keys)%n != 0 {
+		t.Fatalf("%s: %d keys, not whole leaves, or only the empty one", fam, len(keys))
 	}
 	if p := uintptr(unsafe.Pointer(&keys[0])); p%64 != 0 {
-		t.Errorf("keys at %#x, not on a 64-byte line", p)
+		t.Errorf("%s: keys at %#x, not on a 64-byte line", fam, p)
 	}
-	for i := 0; i < len(keys); i += bitLeaf {
-		if !slices.IsSorted(keys[i : i+bitLeaf]) {
-			t.Fatalf("leaf %d not sorted: %v", i/bitLeaf, keys[i:i+bitLeaf])
+	for i := 0; i < len(keys); i += n {
+		w := keys[i : i+n]
+		if !slices.IsSorted(w) {
+			t.Fatalf("%s: leaf %d not sorted: %v", fam, i/n, w)
+		}
+		if pad := n - slices.Index(w, ^W(0)); slices.Contains(w, ^W(0)) && pad%2 != 0 {
+			t.Fatalf("%s: leaf %d has an odd padding: %v", fam, i/n, w)
 		}
 	}
 }
