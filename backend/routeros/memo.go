@@ -2,6 +2,7 @@ package routeros
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,9 +17,11 @@ import (
 // entry, then diffs the plan against it and sends only the changes.
 //
 // Invariants: ids[i] is the router's id of the i-th entry of
-// allEntries(set, key.fam), and len(ids) is their number; total[fi] is the
-// number of entries carrying the tag in family fi, in any list (ours, plus
-// foreign[fi] in lists not ours). A memo is only kept when the sync that
+// allEntries(set, key.fam), and len(ids) is their number; the ids in hand
+// are of enabled entries not ours that hold exactly a wanted address (see
+// [mlist]); total[fi] is the number of entries carrying the tag in family
+// fi, in any list (ours less the hand entries, plus foreign[fi] in lists
+// not ours). A memo is only kept when the sync that
 // made it completed and every id is known; any doubt drops it, and the
 // next Apply reads the router in full.
 type memo struct {
@@ -32,13 +35,22 @@ type memo struct {
 // An mlist is one remembered list generation. The content shares the
 // plan's immutable cidr.Set, so remembering it costs only the ids: 8 bytes
 // per entry.
+//
+// A technician's untagged entry holding exactly a wanted address stands
+// for it (RouterOS refuses a second entry with that address, and the list
+// routes it anyway): its id is in ids like ours, and in hand, with the
+// address as sent, so that it is checked by id and never removed.
 type mlist struct {
 	name string
 	key  listKey
 	gen  string
 	set  cidr.Set // one family
 	ids  []uint64
+	hand map[uint64]string // usually nil
 }
+
+// tagged is the number of the generation's entries that are ours.
+func (ml *mlist) tagged() int { return len(ml.ids) - len(ml.hand) }
 
 // state turns the memo into the state a sync diffs against.
 func (m *memo) state() *state {
@@ -62,7 +74,9 @@ type countCheck struct {
 // checks lists the count queries that confirm the memo: per family, the
 // number of tagged entries in any list (a generation we do not know of, a
 // list emptied by a reboot, entries added or removed by hand); per list,
-// the number of enabled tagged entries (also an entry disabled by hand).
+// the number of enabled tagged entries (also an entry disabled by hand),
+// and each hand entry standing for a wanted address, by id, list and
+// address, still enabled.
 // With lists false, only the totals: after a sync, which counted every
 // list it loaded before any rule used it.
 func (m *memo) checks(tag string, lists bool) []countCheck {
@@ -74,7 +88,10 @@ func (m *memo) checks(tag string, lists bool) []countCheck {
 			if !lists {
 				break
 			}
-			cs = append(cs, countCheck{[]string{mn, "=count-only=", "?list=" + ml.name, "?comment=" + tag, "?disabled=false"}, len(ml.ids)})
+			cs = append(cs, countCheck{[]string{mn, "=count-only=", "?list=" + ml.name, "?comment=" + tag, "?disabled=false"}, ml.tagged()})
+			for _, id := range slices.Sorted(maps.Keys(ml.hand)) {
+				cs = append(cs, countCheck{[]string{mn, "=count-only=", "?.id=" + fmtID(id), "?list=" + ml.name, "?address=" + ml.hand[id], "?disabled=false"}, 1})
+			}
 		}
 	}
 	return cs
@@ -114,7 +131,7 @@ func (s *syncer) remember(st *state, w *work) *memo {
 		if slices.Contains(lp.ids, 0) || len(lp.ids) != lp.want.n {
 			return nil
 		}
-		ml := &mlist{name: lp.name, key: lp.want.key, set: lp.want.set, ids: lp.ids}
+		ml := &mlist{name: lp.name, key: lp.want.key, set: lp.want.set, ids: lp.ids, hand: lp.hand}
 		_, ml.gen, _ = s.cfg.parseList(lp.name)
 		m.lists[lp.fi] = append(m.lists[lp.fi], ml)
 	}
@@ -133,7 +150,7 @@ func (s *syncer) remember(st *state, w *work) *memo {
 		slices.SortFunc(m.lists[fi], func(a, b *mlist) int { return strings.Compare(a.name, b.name) })
 		m.total[fi] = m.foreign[fi]
 		for _, ml := range m.lists[fi] {
-			m.total[fi] += len(ml.ids)
+			m.total[fi] += ml.tagged()
 		}
 	}
 	return m

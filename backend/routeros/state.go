@@ -2,6 +2,7 @@ package routeros
 
 import (
 	"iter"
+	"maps"
 	"slices"
 	"strings"
 
@@ -20,7 +21,9 @@ type state struct {
 }
 
 // A glist is one managed list generation: its tagged entries, as read
-// (entries, sorted by range) or as remembered (known).
+// (entries, sorted by range) or as remembered (known). A read generation
+// also has the technician's enabled entries (hand): one holding exactly a
+// wanted address stands for it, and none is ever removed.
 type glist struct {
 	name    string
 	key     listKey
@@ -28,6 +31,7 @@ type glist struct {
 	entries []entry  // enabled, parsed; sorted by range
 	known   *mlist   // instead of entries: the remembered content
 	junk    []uint64 // tagged but disabled or unreadable: always removed
+	hand    map[netipx.IPRange]uint64
 }
 
 type entry struct {
@@ -55,7 +59,10 @@ func (g *glist) ranges() (iter.Seq[netipx.IPRange], func(i int) uint64) {
 // ids returns the ids of every tagged entry of the generation.
 func (g *glist) ids() []uint64 {
 	if g.known != nil {
-		return g.known.ids
+		if len(g.known.hand) == 0 {
+			return g.known.ids
+		}
+		return slices.DeleteFunc(slices.Clone(g.known.ids), func(id uint64) bool { _, h := g.known.hand[id]; return h })
 	}
 	ids := make([]uint64, 0, len(g.entries)+len(g.junk))
 	for _, e := range g.entries {
@@ -76,11 +83,16 @@ var ruleProps = ".id,chain,action,protocol,dst-address,dst-port,to-addresses,to-
 	strings.Join(matcherFields, ",")
 
 // readState reads the managed entries with one query per family (entries
-// carry the tag, so hand-made entries are never even fetched) and all NAT
-// rules (their order is global, so all of them matter).
+// carry the tag, so entries in other lists are never even fetched), the
+// enabled untagged entries of each managed generation found (few: a
+// technician's) and all NAT rules (their order is global, so all of them
+// matter).
 func readState(c *conn, n Names) (*state, error) {
 	st := &state{}
 	if err := readLists(c, n, st); err != nil {
+		return nil, err
+	}
+	if err := readHand(c, n, st); err != nil {
 		return nil, err
 	}
 	if err := readRules(c, n, st); err != nil {
@@ -136,6 +148,31 @@ func readLists(c *conn, n Names, st *state) error {
 		st.lists[fi] = lists
 	}
 	return nil
+}
+
+// readHand reads, for each generation in st.lists, the enabled entries
+// not carrying the tag.
+func readHand(c *conn, n Names, st *state) error {
+	var qs []query
+	for fi := range 2 {
+		for _, name := range slices.Sorted(maps.Keys(st.lists[fi])) {
+			g := st.lists[fi][name]
+			qs = append(qs, query{
+				words: []string{menu(fi) + "/address-list/print", "=.proplist=.id,address", "?list=" + name, "?comment=" + n.Tag, "?#!", "?disabled=false"},
+				onRe: func(s *proto.Sentence) {
+					id, ok := parseID(attr(s, ".id"))
+					r, ok2 := parseEntry(attr(s, "address"))
+					if !ok || !ok2 || r.From().Is4() != k4(g.key) {
+						return // a DNS name or junk: stands for no wanted entry
+					}
+					if g.hand == nil {
+						g.hand = map[netipx.IPRange]uint64{}
+					}
+					g.hand[r] = id
+				}})
+		}
+	}
+	return c.batch(qs, 8)
 }
 
 // readRules reads every NAT rule of each family into st.rules.
@@ -254,27 +291,59 @@ func (p *puller[T]) next() (T, bool) {
 }
 
 // A gdiff is what turns a generation into a wanted list: ids[j] is the id
-// of wanted entry j where present, adds the missing ones, removes the
-// entries not wanted; cost counts the commands' entries, junk included.
+// of wanted entry j where present (ours, or a hand entry: then in hand),
+// adds the missing ones, removes the entries of ours not wanted; cost
+// counts the commands' entries, junk included.
 type gdiff struct {
 	ids     []uint64
+	hand    map[uint64]string
 	adds    []addition
 	removes []uint64
 	cost    int
 }
 
 // diffOf diffs g against want. A remembered generation holding exactly
-// the wanted set needs no walk.
+// the wanted set needs no walk. A hand entry no longer wanted is
+// forgotten, not removed.
 func diffOf(g *glist, want *dlist) *gdiff {
 	if g.known != nil && len(g.junk) == 0 && g.known.set.Equal(want.set) {
-		return &gdiff{ids: g.known.ids}
+		return &gdiff{ids: g.known.ids, hand: g.known.hand}
 	}
 	d := &gdiff{ids: make([]uint64, want.n)}
+	var known map[uint64]string
+	if g.known != nil {
+		known = g.known.hand
+	}
+	setHand := func(id uint64, r netipx.IPRange) {
+		if d.hand == nil {
+			d.hand = map[uint64]string{}
+		}
+		d.hand[id] = entryAddress(r)
+	}
 	have, id := g.ranges()
 	merge(have, id, want.all(),
-		func(j int, id uint64) { d.ids[j] = id },
-		func(j int, r netipx.IPRange) { d.adds = append(d.adds, addition{j, r}) },
-		func(id uint64) { d.removes = append(d.removes, id) })
+		func(j int, id uint64) {
+			d.ids[j] = id
+			if a, ok := known[id]; ok {
+				if d.hand == nil {
+					d.hand = map[uint64]string{}
+				}
+				d.hand[id] = a
+			}
+		},
+		func(j int, r netipx.IPRange) {
+			if id, ok := g.hand[r]; ok {
+				d.ids[j] = id
+				setHand(id, r)
+				return
+			}
+			d.adds = append(d.adds, addition{j, r})
+		},
+		func(id uint64) {
+			if _, ok := known[id]; !ok {
+				d.removes = append(d.removes, id)
+			}
+		})
 	d.cost = len(d.adds) + len(d.removes) + len(g.junk)
 	return d
 }

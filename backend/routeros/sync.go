@@ -1,6 +1,7 @@
 package routeros
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"iter"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/geosteer/geosteer/backend"
+	"github.com/go-routeros/routeros/v3/proto"
 	"go4.org/netipx"
 )
 
@@ -41,7 +43,10 @@ type listPlan struct {
 	junk    []uint64 // disabled or unreadable entries of ours: removed first
 	// ids[j] is the id of wanted entry j: known from the state, or
 	// learnt from the reply to its add (0 until then).
-	ids     []uint64
+	ids []uint64
+	// hand holds the ids among ids of entries not ours that hold exactly
+	// a wanted address (the technician's), with that address.
+	hand    map[uint64]string
 	inPlace bool // the target is referenced: add before removing
 	from    string
 }
@@ -330,7 +335,7 @@ func (s *syncer) plan(st *state) (*work, error) {
 			lp.name = target.name
 			cost(target, dl)
 			d := diffs[target]
-			lp.ids, lp.adds, lp.removes, lp.junk = d.ids, d.adds, d.removes, target.junk
+			lp.ids, lp.hand, lp.adds, lp.removes, lp.junk = d.ids, maps.Clone(d.hand), d.adds, d.removes, target.junk
 		}
 		if len(refs) > 0 && (len(refs) > 1 || refs[0].name != lp.name) {
 			lp.from = refs[0].name
@@ -411,6 +416,8 @@ func (s *syncer) loadLists(lists []*listPlan) error {
 		start, end int      // command indexes
 	}
 	var segs []segment
+	var dups []addition // adds that met an entry there already
+	dupOf := map[int]*listPlan{}
 	n := 0
 	push := func(lp *listPlan, remove []uint64, k int) {
 		if k > 0 {
@@ -480,25 +487,93 @@ func (s *syncer) loadLists(lists []*listPlan) error {
 			case sg.remove != nil:
 				return fmt.Errorf("list %s: remove: %s", lp.name, t)
 			case strings.Contains(t, "already have such entry"):
-				// Present already (checked by the count below), its id
-				// unknown: the memo is not kept.
+				// Present already: found below.
 			default:
 				return fmt.Errorf("list %s: add %s: %s", lp.name, strings.TrimPrefix(words[2], "=address="), t)
 			}
 		}
-		if sg.remove != nil || len(r.traps) > 0 {
+		if sg.remove != nil {
 			return nil
 		}
 		j := k
 		if !lp.addAll {
 			j = lp.adds[k].j
 		}
+		if len(r.traps) > 0 {
+			a, _ := parseEntry(strings.TrimPrefix(words[2], "=address="))
+			dupOf[len(dups)] = lp
+			dups = append(dups, addition{j, a})
+			return nil
+		}
 		if id, ok := parseID(r.done.Map["ret"]); ok {
 			lp.ids[j] = id
 		}
 		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return s.findPresent(dups, dupOf)
+}
+
+// findPresent looks up the entries that made adds trap as duplicates: one
+// of ours (another sync's, say) is simply ours; an enabled entry not ours
+// (a technician's) stands for the wanted address, is remembered as such
+// and never removed; a disabled one routes nothing and is not ours to
+// enable, so the sync stops before any rule uses the list. An entry not
+// found leaves the id unknown and the count in checkLoaded decides.
+func (s *syncer) findPresent(dups []addition, lpOf map[int]*listPlan) error {
+	qs := make([]query, len(dups))
+	for i, a := range dups {
+		lp := lpOf[i]
+		type row struct {
+			id       uint64
+			ours, on bool
+		}
+		var rows []row
+		addr := entryAddress(a.r)
+		qs[i] = query{
+			words: []string{menu(lp.fi) + "/address-list/print", "=.proplist=.id,comment,disabled", "?list=" + lp.name, "?address=" + addr},
+			onRe: func(sn *proto.Sentence) {
+				if id, ok := parseID(attr(sn, ".id")); ok {
+					rows = append(rows, row{id, attr(sn, "comment") == s.cfg.Tag, attr(sn, "disabled") != "true"})
+				}
+			},
+			done: func(*result) error {
+				slices.SortStableFunc(rows, func(x, y row) int { // ours first, then enabled
+					return cmp.Or(-cmpBool(x.ours, y.ours), -cmpBool(x.on, y.on))
+				})
+				switch {
+				case len(rows) == 0:
+				case !rows[0].on:
+					return fmt.Errorf("list %s: %s is held by the disabled entry %s, not ours to enable or remove: the list would miss it; rules not switched", lp.name, addr, fmtID(rows[0].id))
+				case rows[0].ours:
+					lp.ids[a.j] = rows[0].id
+					s.report.ElementsAdded--
+				default:
+					lp.ids[a.j] = rows[0].id
+					if lp.hand == nil {
+						lp.hand = map[uint64]string{}
+					}
+					lp.hand[rows[0].id] = addr
+					s.report.ElementsAdded--
+					s.cfg.Logger.Info("routeros: a hand-made entry stands for a wanted address", "router", s.cfg.Addr, "list", lp.name, "address", addr, "id", fmtID(rows[0].id))
+				}
+				return nil
+			},
+		}
+	}
+	return s.c.batch(qs, s.cfg.Window)
+}
+
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case a:
+		return 1
+	}
+	return -1
 }
 
 // checkLoaded counts the managed entries of each list that changed, so no
@@ -516,8 +591,8 @@ func (s *syncer) checkLoaded(lists []*listPlan) error {
 		if err := r.trapErr(words); err != nil {
 			return err
 		}
-		if got := r.done.Map["ret"]; got != strconv.Itoa(lp.want.n) {
-			return fmt.Errorf("list %s holds %s managed entries after loading, want %d: rules not switched", lp.name, got, lp.want.n)
+		if want := lp.want.n - len(lp.hand); r.done.Map["ret"] != strconv.Itoa(want) {
+			return fmt.Errorf("list %s holds %s managed entries after loading, want %d: rules not switched", lp.name, r.done.Map["ret"], want)
 		}
 	}
 	return nil
