@@ -7,6 +7,28 @@
 // rule per prefix). Managed entries carry the comment tag ("geosteer"),
 // managed rules "geosteer <rule name>"; nothing else is ever changed.
 //
+// # Entries a technician added
+//
+// An untagged entry in a managed list is never removed, disabled or
+// edited. One that holds exactly an address the plan wants stands for it:
+// RouterOS refuses a second entry with the same list and address
+// ("already have such entry"), and the list routes the address anyway. A
+// full read finds such entries (the enabled untagged entries of each
+// managed generation: one more print per generation); an add that still
+// meets one (a list only hand entries hold, such as a generation name
+// reused) looks it up by list and address. Either way the sync counts it
+// as present, remembers it, and never removes it, even when the plan no
+// longer wants its address. If that entry is disabled the list would miss
+// the address, and the entry is not ours to enable: Apply fails before
+// any rule is pointed at the list (InPlace has changed the referenced
+// list already, as it always does). An untagged entry that overlaps ours
+// without being equal (a /25 inside our /24, a /23 around it) meets no
+// trap: both stay, and the list routes their union, so an entry reaching
+// beyond the plan's set routes more than the plan says, as the
+// technician asked. In [BlueGreen] and [Standby] hand entries stay in the
+// generation they were added to: once rules move to another generation
+// they route nothing until rules come back to it.
+//
 // # Never half-loaded
 //
 // Lists are versioned: ListPrefix+set+".v4."+generation. New content is
@@ -33,12 +55,17 @@
 // list is as it was. A Router remembers what its last successful Apply
 // left (each list's content, shared with the plan, and each entry's id:
 // 8 bytes per entry) and the next Apply confirms it with count-only
-// queries, one per family and one per managed list, in one round trip.
-// Counts catch a generation that appeared, a list emptied by a reboot
-// (Timeout entries), entries added, removed or disabled by hand, another
-// sync from elsewhere that changed a size. They cannot catch a change that
-// keeps every count: an entry's address edited in place, as many entries
-// removed as added in one list. [VerifyFull] reads everything before and
+// queries, one per family, one per managed list and one per remembered
+// hand entry (see above), in one round trip. The per-list counts are of
+// enabled entries carrying the tag, so they are blind to untagged entries
+// except those remembered, which are counted one by one by id, list,
+// address and enabled. Counts catch a generation that appeared, a list
+// emptied by a reboot (Timeout entries), tagged entries added, removed or
+// disabled by hand, a remembered hand entry removed, disabled, edited or
+// expired, another sync from elsewhere that changed a size. They cannot
+// catch a change that keeps every count: a tagged entry's address edited
+// in place, as many entries removed as added in one list, or a new hand
+// entry equal to an address we hold (RouterOS refuses it anyway). [VerifyFull] reads everything before and
 // after instead; run it now and then. Without a confirmed memo (the first
 // Apply of a Router, a process restart, any count off, any failed Apply)
 // Apply reads every managed entry with one print per family (.proplist
@@ -59,8 +86,10 @@
 // Known limits, not checked against a real router (see
 // routerostest's "unconfirmed" notes): how RouterOS prints a non-CIDR IPv4
 // range (Apply compares entries by value, so any form works), the
-// script syntax "!prop" for unsetting a property in set, and that
+// script syntax "!prop" for unsetting a property in set, that
 // count-only with several query words counts their conjunction, with
 // "?disabled=false" matching enabled entries (as MikroTik documents it;
-// a count that disagrees only costs a full read).
+// a count that disagrees only costs a full read), and that "?.id=*X" and
+// "?#!" (negation: "comment is not the tag") work in queries as
+// documented.
 package routeros
