@@ -13,8 +13,8 @@
 // edited. One that holds exactly an address the plan wants stands for it:
 // RouterOS refuses a second entry with the same list and address
 // ("already have such entry"), and the list routes the address anyway. A
-// full read finds such entries (the enabled untagged entries of each
-// managed generation: one more print per generation); an add that still
+// full read finds such entries (the enabled, static, untagged entries of
+// each managed generation: one more print per generation); an add that still
 // meets one (a list only hand entries hold, such as a generation name
 // reused) looks it up by list and address. Either way the sync counts it
 // as present, remembers it, and never removes it, even when the plan no

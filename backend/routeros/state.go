@@ -150,15 +150,17 @@ func readLists(c *conn, n Names, st *state) error {
 	return nil
 }
 
-// readHand reads, for each generation in st.lists, the enabled entries
-// not carrying the tag.
+// readHand reads, for each generation in st.lists, the enabled static
+// entries not carrying the tag. Dynamic ones (a DNS name's children, which
+// come and go with DNS) are left out: where one blocks an add after all,
+// the add's trap finds it.
 func readHand(c *conn, n Names, st *state) error {
 	var qs []query
 	for fi := range 2 {
 		for _, name := range slices.Sorted(maps.Keys(st.lists[fi])) {
 			g := st.lists[fi][name]
 			qs = append(qs, query{
-				words: []string{menu(fi) + "/address-list/print", "=.proplist=.id,address", "?list=" + name, "?comment=" + n.Tag, "?#!", "?disabled=false"},
+				words: []string{menu(fi) + "/address-list/print", "=.proplist=.id,address", "?list=" + name, "?comment=" + n.Tag, "?#!", "?disabled=false", "?dynamic=false"},
 				onRe: func(s *proto.Sentence) {
 					id, ok := parseID(attr(s, ".id"))
 					r, ok2 := parseEntry(attr(s, "address"))
