@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -40,12 +41,13 @@ func (w *watcher) allow(s cidr.Set) {
 	w.allowed = append(w.allowed, s)
 }
 
-// listContent reads a list's managed entries from the simulator.
+// listContent reads a list's enabled entries from the simulator: ours,
+// and a technician's (which the tests only make equal to wanted entries).
 func listContent(srv *routerostest.Server, fam, name string) (cidr.Set, []netipx.IPRange) {
 	var b cidr.Builder
 	var rs []netipx.IPRange
 	for _, e := range srv.AddressList(fam, name) {
-		if e.Comment != defaultTag || e.Disabled {
+		if e.Disabled {
 			continue
 		}
 		r, ok := parseEntry(e.Address)
@@ -109,12 +111,41 @@ func TestFaultsConverge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("many syncs")
 	}
-	for _, mode := range []Mode{BlueGreen, Standby, InPlace} {
-		t.Run(mode.String(), func(t *testing.T) {
+	// With hand, a technician's untagged entry holding an address every
+	// plan wants sits in each generation name the syncs may use, before
+	// the first: every add of it traps, and the entry stands for it.
+	hand := netip.MustParsePrefix("198.51.100.0/24")
+	type variant struct {
+		mode Mode
+		hand bool
+	}
+	var variants []variant
+	for _, h := range []bool{false, true} {
+		for _, mode := range []Mode{BlueGreen, Standby, InPlace} {
+			variants = append(variants, variant{mode, h})
+		}
+	}
+	for _, v := range variants {
+		mode := v.mode
+		name := mode.String()
+		if v.hand {
+			name += "/hand entry"
+		}
+		t.Run(name, func(t *testing.T) {
 			rnd := rand.New(rand.NewPCG(7, uint64(mode)))
 			set0 := randomSet(rnd, 400, 40)
 			set1 := mutate(rnd, set0, 0.05)
 			set2 := mutate(rnd, set1, 0.05)
+			if v.hand {
+				withHand := func(s cidr.Set) cidr.Set {
+					var b cidr.Builder
+					b.AddSet(s)
+					b.RemovePrefix(netip.MustParsePrefix("198.51.96.0/20")) // the entry stands alone
+					b.AddPrefix(hand)
+					return must(b.Set())
+				}
+				set0, set1, set2 = withHand(set0), withHand(set1), withHand(set2)
+			}
 			plans := []*steer.Plan{testPlan(t, set0), testPlan(t, set1), testPlan(t, set2)}
 			var srcs []netipx.IPRange
 			for _, a := range sources(rnd, plans[2], 300) {
@@ -138,6 +169,16 @@ func TestFaultsConverge(t *testing.T) {
 					return routerostest.Fault{}
 				}})
 				w = &watcher{srv: srv, atomic: mode != InPlace, samples: srcs}
+				var handIDs []string
+				if v.hand {
+					for g := 1; g <= 8; g++ {
+						ids, err := srv.Seed("ip", routerostest.Entry{List: fmt.Sprintf("%senglish.v4.%d", defaultPrefix, g), Address: hand.String()})
+						if err != nil {
+							t.Fatal(err)
+						}
+						handIDs = append(handIDs, ids...)
+					}
+				}
 				r := &Router{Addr: srv.Addr(), User: "admin", Mode: mode, Window: 16, RemoveBatch: 50, IOTimeout: 5 * time.Second}
 				for i, p := range plans {
 					w.allow(p.Sets[0].Addrs)
@@ -162,10 +203,22 @@ func TestFaultsConverge(t *testing.T) {
 				if rep, err := full.Apply(context.Background(), plans[2], backend.ApplyOptions{DryRun: true}); err != nil || rep.Changed() {
 					t.Fatalf("k=%d: not converged: %+v %v", k, rep, err)
 				}
+				kept := map[string]bool{}
+				for _, e := range srv.AddressList("ip", "") {
+					kept[e.ID] = true
+				}
+				for _, id := range handIDs {
+					if !kept[id] {
+						t.Fatalf("k=%d: the hand entry %s was removed", k, id)
+					}
+				}
 				return srv.Stats().Commands
 			}
 			total := scenario(0, routerostest.FaultNone)
 			iters := 24
+			if v.hand {
+				iters = 8 // boundaries and 5 random points
+			}
 			for i := range iters {
 				k := 1 + rnd.Int64N(total)
 				if i < 3 { // the boundaries: login, first list command, last command
