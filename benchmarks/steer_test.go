@@ -108,8 +108,8 @@ func TestSteerSharedDB(t *testing.T) {
 			}
 			want := !slices.Contains(dataset.Six, cc) && !ov.Contains(src)
 			d := plan.Route(src, dst, 25)
-			if got := d.Target == "foreign"; got != want {
-				t.Fatalf("%v (%q): routed to %s", src, cc, d.Target)
+			if got := d.Target() == "foreign"; got != want {
+				t.Fatalf("%v (%q): routed to %s", src, cc, d.Target())
 			}
 			if want {
 				foreign++
@@ -168,7 +168,7 @@ func BenchmarkSteerRoute(b *testing.B) {
 		}{
 			{"router", func(b *testing.B) (n int) {
 				for i := 0; b.Loop(); i++ {
-					n += rt.Route(addrs[i&mask], dst, 25).Rule
+					n += rt.Route(addrs[i&mask], dst, 25).Rule()
 				}
 				return n
 			}},
@@ -194,7 +194,7 @@ func BenchmarkSteerRoute(b *testing.B) {
 			}},
 			{"plan", func(b *testing.B) (n int) {
 				for i := 0; b.Loop(); i++ {
-					n += plan.Route(addrs[i&mask], dst, 25).Rule
+					n += plan.Route(addrs[i&mask], dst, 25).Rule()
 				}
 				return n
 			}},

@@ -122,7 +122,7 @@ func ExamplePlan_Router() {
 	}
 	for _, src := range []string{"3.1.2.3", "142.1.1.1", "::ffff:142.1.1.1", "8.8.8.8"} {
 		a := netip.MustParseAddr(src)
-		fmt.Printf("%-16s mx1 → %-7s mx2 → %s\n", src, rt.Route(a, mx1, 25).Target, rt.Route(a, mx2, 25).Target)
+		fmt.Printf("%-16s mx1 → %-7s mx2 → %s\n", src, rt.Route(a, mx1, 25).Target(), rt.Route(a, mx2, 25).Target())
 	}
 	// Output:
 	// 3.1.2.3          mx1 → a       mx2 → b

@@ -57,7 +57,7 @@ func TestPlanRoute(t *testing.T) {
 	}
 	for _, tt := range tests {
 		d := p.Route(netip.MustParseAddr(tt.src), tt.dst, tt.port)
-		if d.Target != tt.want || d.Matched() != (tt.want != "") {
+		if d.Target() != tt.want || d.Matched() != (tt.want != "") {
 			t.Errorf("Route(%s, %v, %d) = %+v, want %q", tt.src, tt.dst, tt.port, d, tt.want)
 		}
 	}
