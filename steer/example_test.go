@@ -131,6 +131,26 @@ func ExamplePlan_Router() {
 	// 8.8.8.8          mx1 → foreign mx2 → foreign
 }
 
+// A Decision names the matching rule of the plan; its target is read from
+// the rule. The compiled Router's Decisions equal the plan's.
+func ExampleDecision() {
+	plan := seed()
+	rt, err := plan.Router()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	d := rt.Route(netip.MustParseAddr("3.1.2.3"), mx1, 25)
+	fmt.Println(d.Matched(), d.Rule(), d.Target(), d.To(), plan.Rules[d.Rule()].Name)
+	fmt.Println(d == plan.Route(netip.MustParseAddr("3.1.2.3"), mx1, 25))
+	none := rt.Route(netip.MustParseAddr("3.1.2.3"), mx1, 587)
+	fmt.Println(none.Matched(), none.Rule(), none == steer.Decision{}, none)
+	// Output:
+	// true 4 a 10.0.0.1:25 split-mx1-v4-25-0
+	// true
+	// false -1 true no rule
+}
+
 // A listener resolves its entry point once; then each connection costs
 // about one table lookup, and the rule indexes the plan's rules.
 func ExampleRouter_Entry() {
