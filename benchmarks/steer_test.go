@@ -108,8 +108,8 @@ func TestSteerSharedDB(t *testing.T) {
 			}
 			want := !slices.Contains(dataset.Six, cc) && !ov.Contains(src)
 			d := plan.Route(src, dst, 25)
-			if got := d.Target == "foreign"; got != want {
-				t.Fatalf("%v (%q): routed to %s", src, cc, d.Target)
+			if got := d.Target() == "foreign"; got != want {
+				t.Fatalf("%v (%q): routed to %s", src, cc, d.Target())
 			}
 			if want {
 				foreign++
@@ -127,8 +127,9 @@ func TestSteerSharedDB(t *testing.T) {
 }
 
 // BenchmarkSteerRoute measures one routing decision on the seed policy:
-// the compiled Router's Route (the Decision, copied by the caller), its
-// Rule (the rule index alone) and an Entry's Rule (the destination
+// the compiled Router's Route (the Decision's rule index, and, in
+// router-target, its target's name too, as a caller uses it), its Rule
+// (the rule index alone) and an Entry's Rule (the destination
 // resolved once, as a listener does), next to the reference Plan.Route,
 // the bare cidr.Table lookup of the english set (a table of the same shape
 // as the Router's, which has the english boundaries and the split's) and a
@@ -168,7 +169,14 @@ func BenchmarkSteerRoute(b *testing.B) {
 		}{
 			{"router", func(b *testing.B) (n int) {
 				for i := 0; b.Loop(); i++ {
-					n += rt.Route(addrs[i&mask], dst, 25).Rule
+					n += rt.Route(addrs[i&mask], dst, 25).Rule()
+				}
+				return n
+			}},
+			{"router-target", func(b *testing.B) (n int) {
+				for i := 0; b.Loop(); i++ {
+					d := rt.Route(addrs[i&mask], dst, 25)
+					n += d.Rule() + len(d.Target())
 				}
 				return n
 			}},
@@ -194,7 +202,7 @@ func BenchmarkSteerRoute(b *testing.B) {
 			}},
 			{"plan", func(b *testing.B) (n int) {
 				for i := 0; b.Loop(); i++ {
-					n += plan.Route(addrs[i&mask], dst, 25).Rule
+					n += plan.Route(addrs[i&mask], dst, 25).Rule()
 				}
 				return n
 			}},

@@ -94,7 +94,7 @@ func TestCompileSeed(t *testing.T) {
 	for _, tt := range tests {
 		src := netip.MustParseAddr(tt.src)
 		for name, d := range map[string]Decision{"Plan.Route": plan.Route(src, tt.dst, tt.port), "Router.Route": rt.Route(src, tt.dst, tt.port)} {
-			if d.Target != tt.want || d.Matched() != (tt.want != "") {
+			if d.Target() != tt.want || d.Matched() != (tt.want != "") {
 				t.Errorf("%s(%s, %v, %d) = %+v, want %q", name, tt.src, tt.dst, tt.port, d, tt.want)
 			}
 		}
@@ -219,7 +219,7 @@ func TestFailModes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tt.mode, err)
 		}
-		got := plan.Route(netip.MustParseAddr("3.1.2.3"), mx1, 25).Target + " " + plan.Route(netip.MustParseAddr("200.1.1.1"), mx1, 25).Target
+		got := plan.Route(netip.MustParseAddr("3.1.2.3"), mx1, 25).Target() + " " + plan.Route(netip.MustParseAddr("200.1.1.1"), mx1, 25).Target()
 		if got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.mode, got, tt.want)
 		}
@@ -263,13 +263,13 @@ rules:
 	} {
 		var got []string
 		for _, m := range mx {
-			got = append(got, plan.Route(netip.MustParseAddr(tt.src), m, 25).Target)
+			got = append(got, plan.Route(netip.MustParseAddr(tt.src), m, 25).Target())
 		}
 		if strings.Join(got, " ") != tt.want {
 			t.Errorf("%s: %v, want %s", tt.src, got, tt.want)
 		}
 	}
-	if d := plan.Route(netip.MustParseAddr("1.2.3.4"), mx[0], 587); d.To != netip.MustParseAddrPort("10.0.0.3:2525") {
+	if d := plan.Route(netip.MustParseAddr("1.2.3.4"), mx[0], 587); d.To() != netip.MustParseAddrPort("10.0.0.3:2525") {
 		t.Errorf("submission: %+v", d)
 	}
 	if d := plan.Route(netip.MustParseAddr("1.2.3.4"), mx[1], 587); d.Matched() {

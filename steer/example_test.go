@@ -122,13 +122,33 @@ func ExamplePlan_Router() {
 	}
 	for _, src := range []string{"3.1.2.3", "142.1.1.1", "::ffff:142.1.1.1", "8.8.8.8"} {
 		a := netip.MustParseAddr(src)
-		fmt.Printf("%-16s mx1 → %-7s mx2 → %s\n", src, rt.Route(a, mx1, 25).Target, rt.Route(a, mx2, 25).Target)
+		fmt.Printf("%-16s mx1 → %-7s mx2 → %s\n", src, rt.Route(a, mx1, 25).Target(), rt.Route(a, mx2, 25).Target())
 	}
 	// Output:
 	// 3.1.2.3          mx1 → a       mx2 → b
 	// 142.1.1.1        mx1 → b       mx2 → a
 	// ::ffff:142.1.1.1 mx1 → b       mx2 → a
 	// 8.8.8.8          mx1 → foreign mx2 → foreign
+}
+
+// A Decision names the matching rule of the plan; its target is read from
+// the rule. The compiled Router's Decisions equal the plan's.
+func ExampleDecision() {
+	plan := seed()
+	rt, err := plan.Router()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	d := rt.Route(netip.MustParseAddr("3.1.2.3"), mx1, 25)
+	fmt.Println(d.Matched(), d.Rule(), d.Target(), d.To(), plan.Rules[d.Rule()].Name)
+	fmt.Println(d == plan.Route(netip.MustParseAddr("3.1.2.3"), mx1, 25))
+	none := rt.Route(netip.MustParseAddr("3.1.2.3"), mx1, 587)
+	fmt.Println(none.Matched(), none.Rule(), none == steer.Decision{}, none)
+	// Output:
+	// true 4 a 10.0.0.1:25 split-mx1-v4-25-0
+	// true
+	// false -1 true no rule
 }
 
 // A listener resolves its entry point once; then each connection costs

@@ -47,11 +47,11 @@ func (p *Plan) Explain(src, dst netip.Addr, port uint16) Explanation {
 	if !e.Decision.Matched() {
 		return e
 	}
-	e.Rule = p.Rules[e.Decision.Rule]
+	e.Rule = p.Rules[e.Decision.Rule()]
 	// The set that decided: the rule's own, or else that of the last
 	// earlier rule for this destination that let the source pass.
 	set := e.Rule.SrcSet
-	for i := e.Decision.Rule - 1; set == "" && i >= 0; i-- {
+	for i := e.Decision.Rule() - 1; set == "" && i >= 0; i-- {
 		if r := &p.Rules[i]; r.DstAddr == e.Rule.DstAddr && r.DstPort == port && r.SrcSet != "" {
 			set = r.SrcSet
 		}
@@ -63,7 +63,7 @@ func (p *Plan) Explain(src, dst netip.Addr, port uint16) Explanation {
 	if p.from == nil {
 		return e
 	}
-	e.From = p.from.policy.Rules[p.from.ruleFrom[e.Decision.Rule]].Name
+	e.From = p.from.policy.Rules[p.from.ruleFrom[e.Decision.Rule()]].Name
 	gi := p.from.groups[e.Set]
 	if gi == nil {
 		return e
@@ -100,7 +100,7 @@ func (e Explanation) String() string {
 		if e.From != "" {
 			fmt.Fprintf(&b, " (policy rule %s)", e.From)
 		}
-		fmt.Fprintf(&b, " → %s %v", e.Decision.Target, e.Decision.To)
+		fmt.Fprintf(&b, " → %s %v", e.Decision.Target(), e.Decision.To())
 		if e.Rule.Src.IsValid() {
 			fmt.Fprintf(&b, "; source in split part %v", e.Rule.Src)
 		}

@@ -43,7 +43,7 @@ func TestExplain(t *testing.T) {
 		t.Fatal(err)
 	}
 	e = plan.Explain(netip.MustParseAddr("3.0.1.1"), mx1, 25)
-	if e.Decision.Target != "foreign" || e.Override == nil || !e.OverrideRemoved || !strings.Contains(e.String(), `removed from english by override "hijacked block"`) {
+	if e.Decision.Target() != "foreign" || e.Override == nil || !e.OverrideRemoved || !strings.Contains(e.String(), `removed from english by override "hijacked block"`) {
 		t.Errorf("removal: %v", e)
 	}
 	// In the set through a country.

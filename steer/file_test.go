@@ -28,8 +28,8 @@ func TestCompileFile(t *testing.T) {
 		t.Errorf("the log does not name the database:\n%s", logs.String())
 	}
 	// US per the sample database; its provenance is kept for Explain.
-	if d := plan.Route(netip.MustParseAddr("8.8.8.8"), mx1, 25); d.Target != "a" {
-		t.Errorf("8.8.8.8 on mx1 → %q, want a", d.Target)
+	if d := plan.Route(netip.MustParseAddr("8.8.8.8"), mx1, 25); d.Target() != "a" {
+		t.Errorf("8.8.8.8 on mx1 → %q, want a", d.Target())
 	}
 	if e := plan.Explain(netip.MustParseAddr("8.8.8.8"), mx1, 25).String(); !strings.Contains(e, "sample.mmdb") {
 		t.Errorf("Explain does not name the database: %s", e)
@@ -109,8 +109,8 @@ func TestCompileFileNoData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := plan.Route(netip.MustParseAddr("8.8.8.8"), mx1, 25); d.Target != "a" || len(plan.Sets) != 0 {
-		t.Errorf("on_missing_data normal: 8.8.8.8 → %q, %d sets", d.Target, len(plan.Sets))
+	if d := plan.Route(netip.MustParseAddr("8.8.8.8"), mx1, 25); d.Target() != "a" || len(plan.Sets) != 0 {
+		t.Errorf("on_missing_data normal: 8.8.8.8 → %q, %d sets", d.Target(), len(plan.Sets))
 	}
 	if !strings.Contains(logs.String(), "no country database") {
 		t.Errorf("no warning:\n%s", logs.String())
@@ -126,8 +126,8 @@ func TestCompileFileNoData(t *testing.T) {
 	if plan, err = steer.CompileFile(lists, filepath.Join(dir, "never-opened.mmdb"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if d := plan.Route(netip.MustParseAddr("9.9.9.9"), mx1, 25); d.Target != "foreign" {
-		t.Errorf("lists policy: 9.9.9.9 → %q", d.Target)
+	if d := plan.Route(netip.MustParseAddr("9.9.9.9"), mx1, 25); d.Target() != "foreign" {
+		t.Errorf("lists policy: 9.9.9.9 → %q", d.Target())
 	}
 }
 

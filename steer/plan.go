@@ -79,15 +79,57 @@ type Rule struct {
 	To     netip.AddrPort
 }
 
-// A Decision is the outcome of routing one connection.
+// A Decision is the outcome of routing one connection: the plan rule that
+// matched, if one did. It is two words, so that Route returns it in
+// registers (Go keeps a struct of more than four words in memory, and
+// copying one cost as much as a cache-resident IPv6 lookup); the target is
+// read from the rule on request.
+//
+// The zero Decision matches no rule. A matching Decision points into its
+// plan's Rules, so Decisions compare equal (==) exactly when they name the
+// same rule of the same plan: [Plan.Route] and the plan's [Router] return
+// equal Decisions for the same connection.
 type Decision struct {
-	Rule   int // index in Plan.Rules, or -1 when no rule matched
-	Target string
-	To     netip.AddrPort
+	r *Rule // the plan's Rules[i-1]; nil when none matched
+	i int   // index in the plan's Rules + 1; 0 when none matched
 }
 
+// decision returns the Decision of rule i of rules.
+func decision(rules []Rule, i int) Decision { return Decision{&rules[i], i + 1} }
+
 // Matched reports whether a rule matched.
-func (d Decision) Matched() bool { return d.Rule >= 0 }
+func (d Decision) Matched() bool { return d.r != nil }
+
+// Rule returns the index of the matching rule in the plan's Rules, or -1
+// when none matched.
+func (d Decision) Rule() int { return d.i - 1 }
+
+// Target returns the name of the server the connection goes to, or ""
+// when no rule matched.
+func (d Decision) Target() string {
+	if d.r == nil {
+		return ""
+	}
+	return d.r.Target
+}
+
+// To returns the address and port the connection is sent to (DNAT), or
+// the zero AddrPort when no rule matched.
+func (d Decision) To() netip.AddrPort {
+	if d.r == nil {
+		return netip.AddrPort{}
+	}
+	return d.r.To
+}
+
+// String formats the decision for logs and tests: "rule 2 → b
+// 10.0.0.2:25", or "no rule".
+func (d Decision) String() string {
+	if d.r == nil {
+		return "no rule"
+	}
+	return fmt.Sprintf("rule %d → %s %v", d.Rule(), d.r.Target, d.r.To)
+}
 
 // Set returns the named set.
 func (p *Plan) Set(name string) (Set, bool) {
@@ -109,7 +151,7 @@ func (p *Plan) Set(name string) (Set, bool) {
 func (p *Plan) Route(src, dst netip.Addr, port uint16) Decision {
 	src, dst = src.Unmap().WithZone(""), dst.Unmap()
 	if !src.IsValid() || src.Is4() != dst.Is4() {
-		return Decision{Rule: -1} // no such connection
+		return Decision{} // no such connection
 	}
 	for i, r := range p.Rules {
 		if r.DstPort != port || r.DstAddr != dst {
@@ -127,9 +169,9 @@ func (p *Plan) Route(src, dst netip.Addr, port uint16) Decision {
 		if r.SrcHash.Mod != 0 && !r.SrcHash.Contains(src) {
 			continue
 		}
-		return Decision{Rule: i, Target: r.Target, To: r.To}
+		return decision(p.Rules, i)
 	}
-	return Decision{Rule: -1}
+	return Decision{}
 }
 
 // Validate checks the plan's invariants.

@@ -57,9 +57,57 @@ func TestPlanRoute(t *testing.T) {
 	}
 	for _, tt := range tests {
 		d := p.Route(netip.MustParseAddr(tt.src), tt.dst, tt.port)
-		if d.Target != tt.want || d.Matched() != (tt.want != "") {
+		if d.Target() != tt.want || d.Matched() != (tt.want != "") {
 			t.Errorf("Route(%s, %v, %d) = %+v, want %q", tt.src, tt.dst, tt.port, d, tt.want)
 		}
+	}
+}
+
+// TestDecision checks what a Decision says of its rule, that the zero
+// Decision is the no-match one, and that the Router's Decisions, Route's
+// and Decision(i)'s, are the plan's (==).
+func TestDecision(t *testing.T) {
+	p := seedPlan(t)
+	rt, err := p.Router()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mx1 := netip.MustParseAddr("203.0.113.1")
+	tests := []struct {
+		src    string
+		port   uint16
+		rule   int
+		target string
+		to     string // "" for the zero AddrPort
+		str    string
+	}{
+		{"192.0.2.7", 25, 3, "b", "10.0.0.2:25", "rule 3 → b 10.0.0.2:25"},
+		{"8.8.8.8", 25, 0, "foreign", "10.0.0.3:25", "rule 0 → foreign 10.0.0.3:25"},
+		{"192.0.2.7", 587, -1, "", "", "no rule"},
+	}
+	for _, tt := range tests {
+		src := netip.MustParseAddr(tt.src)
+		d := p.Route(src, mx1, tt.port)
+		var to netip.AddrPort
+		if tt.to != "" {
+			to = netip.MustParseAddrPort(tt.to)
+		}
+		if d.Rule() != tt.rule || d.Matched() != (tt.rule >= 0) || d.Target() != tt.target || d.To() != to || d.String() != tt.str {
+			t.Errorf("Route(%s, mx1, %d) = %d %v %q %v %q, want %d %q %v %q", tt.src, tt.port, d.Rule(), d.Matched(), d.Target(), d.To(), d, tt.rule, tt.target, to, tt.str)
+		}
+		if got := rt.Route(src, mx1, tt.port); got != d {
+			t.Errorf("Router.Route(%s, mx1, %d) = %v, plan %v", tt.src, tt.port, got, d)
+		}
+		if got := rt.Decision(tt.rule); got != d {
+			t.Errorf("Router.Decision(%d) = %v, plan %v", tt.rule, got, d)
+		}
+		if tt.rule < 0 && d != (Decision{}) {
+			t.Errorf("no match: %#v, want the zero Decision", d)
+		}
+	}
+	var nilEntry *Entry
+	if d := nilEntry.Route(mx1); d != (Decision{}) || d.Rule() != -1 || rt.Decision(len(p.Rules)) != (Decision{}) {
+		t.Errorf("nil Entry: %v, Decision out of range: %v; want the zero Decision", d, rt.Decision(len(p.Rules)))
 	}
 }
 

@@ -32,8 +32,9 @@ import (
 type Router struct {
 	dests []dest // IPv6, IPv4, IPv4-mapped
 	n     int    // distinct destinations, dests[:n]
-	// decisions[i+1] is the Decision of plan rule i, decisions[0] that of
-	// no rule (Rule -1); hashes[i] is rule i's hash.
+	// decisions[i+1] is the Decision of plan rule i, pointing into the
+	// plan's Rules (so that it equals Plan.Route's), decisions[0] the zero
+	// Decision; hashes[i] is rule i's hash.
 	decisions []Decision
 	hashes    []HashRange
 	// chains[c] are plan rules to try in order, the first whose hash
@@ -64,8 +65,7 @@ type Entry struct {
 	tab   *cidr.Table // shared by the destinations that share labels
 	// rule[v] is, for the index value v (label+1; 0 for none), the plan
 	// rule that routes the label's sources here, noRule, or -2-c: then
-	// the rules of chains[c] are tried, by their hashes. An index, not a
-	// Decision: Rule returns it in a register.
+	// the rules of chains[c] are tried, by their hashes.
 	rule []int32
 	rt   *Router // its decisions and hash chains
 }
@@ -81,16 +81,18 @@ var errLabels = errors.New("more than cidr.MaxLabel distinct rule combinations")
 var maxLabels = cidr.MaxLabel + 1
 
 // Router compiles the plan into a [Router]. The plan must be valid
-// ([Plan.Validate]); the Router does not change when the plan does.
+// ([Plan.Validate]). The Router's Decisions point into the plan's Rules, as
+// Plan.Route's do (so that they compare equal); the Router does not
+// otherwise change when the plan does, and, like any compiled plan, the
+// plan's Rules must not be modified once it is in use.
 func (p *Plan) Router() (*Router, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	rt := &Router{decisions: []Decision{{Rule: noRule}}}
+	rt := &Router{decisions: []Decision{{}}}
 	for i := range p.Rules {
-		r := &p.Rules[i]
-		rt.decisions = append(rt.decisions, Decision{Rule: i, Target: r.Target, To: r.To})
-		rt.hashes = append(rt.hashes, r.SrcHash)
+		rt.decisions = append(rt.decisions, decision(p.Rules, i))
+		rt.hashes = append(rt.hashes, p.Rules[i].SrcHash)
 	}
 	// Destinations in order of first appearance; rules keep plan order.
 	b := &routerBuild{p: p, rt: rt, chainID: map[string]int32{}}
@@ -386,20 +388,17 @@ func sortU128(keys []u128) []u128 {
 }
 
 // Route decides where a TCP connection from src to dst:port goes, as
-// [Plan.Route] does. It does not allocate.
+// [Plan.Route] does, returning an equal Decision. It does not allocate.
 //
-// Route is small enough to be inlined, so that the caller copies what it
-// needs of the Decision from the Router's memory: a seven-word Decision
-// returned from a call is spilled and reloaded, which costs as much as an
-// IPv6 lookup. [Router.Rule] is cheaper where only the rule matters, and
-// an [Entry] (the destination resolved once, as a listener knows it)
-// cheaper still.
+// It is [Router.Rule] and one load of the two-word Decision, which is
+// returned in registers. An [Entry] (the destination resolved once, as a
+// listener knows it) skips the scan of the destinations.
 func (rt *Router) Route(src, dst netip.Addr, port uint16) Decision {
 	return rt.decisions[rt.Rule(src, dst, port)+1]
 }
 
 // Decision returns the Decision of the plan's rule i, as Route returns it:
-// the no-match Decision (Rule -1) for an i out of range.
+// the zero Decision (no match) for an i out of range.
 func (rt *Router) Decision(i int) Decision {
 	if uint(i+1) < uint(len(rt.decisions)) {
 		return rt.decisions[i+1]
@@ -409,7 +408,7 @@ func (rt *Router) Decision(i int) Decision {
 
 // Rule returns the index in the plan's Rules of the rule that routes a TCP
 // connection from src to dst:port, or -1 when none does: Route's
-// Decision.Rule, in one register. It does not allocate.
+// Decision.Rule(). It does not allocate.
 func (rt *Router) Rule(src, dst netip.Addr, port uint16) int {
 	ds := rt.dests
 	for i := range ds {
@@ -460,17 +459,16 @@ func (rt *Router) Entry(dst netip.Addr, port uint16) *Entry {
 
 // Route decides where a TCP connection from src to the entry point goes,
 // as [Router.Route] does. It does not allocate.
-// It is inlined, as Router.Route is.
 func (e *Entry) Route(src netip.Addr) Decision {
 	if e == nil {
-		return Decision{Rule: noRule}
+		return Decision{}
 	}
 	return e.rt.decisions[e.Rule(src)+1]
 }
 
 // Rule returns the index in the plan's Rules of the rule that routes a TCP
-// connection from src to the entry point, or -1: Route's Decision.Rule, in
-// one register. It does not allocate.
+// connection from src to the entry point, or -1: Route's
+// Decision.Rule(). It does not allocate.
 func (e *Entry) Rule(src netip.Addr) int {
 	if e == nil {
 		return noRule

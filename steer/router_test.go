@@ -101,9 +101,9 @@ func checkRouter(t *testing.T, name string, p *Plan, rnd *rand.Rand) {
 				bad++
 				t.Errorf("%s: Entry(%v, %d).Route(%v) = %+v, Route %+v", name, d.dst, d.port, src, eg, got)
 			}
-			if r, er := rt.Rule(src, d.dst, d.port), e.Rule(src); (r != want.Rule || er != want.Rule) && bad < 10 {
+			if r, er := rt.Rule(src, d.dst, d.port), e.Rule(src); (r != want.Rule() || er != want.Rule()) && bad < 10 {
 				bad++
-				t.Errorf("%s: Rule(%v, %v, %d) = %d, Entry's %d, plan %d", name, src, d.dst, d.port, r, er, want.Rule)
+				t.Errorf("%s: Rule(%v, %v, %d) = %d, Entry's %d, plan %d", name, src, d.dst, d.port, r, er, want.Rule())
 			}
 			if want != got && bad < 10 {
 				bad++
@@ -208,7 +208,7 @@ func TestRouterHash(t *testing.T) {
 	for range 30000 {
 		r := rs[rnd.IntN(len(rs))]
 		a := u32addr(addrU32(r.From()) + rnd.Uint32N(addrU32(r.To())-addrU32(r.From())+1))
-		count[plan.Route(a, mx1, 25).Target]++
+		count[plan.Route(a, mx1, 25).Target()]++
 	}
 	for tgt, want := range map[string]float64{"a": 0.5, "b": 1.0 / 3, "foreign": 1.0 / 6} {
 		if got := float64(count[tgt]) / 30000; got < want-0.02 || got > want+0.02 {

@@ -184,7 +184,7 @@ func want(p *steer.Plan, pr probe) string {
 	if !d.Matched() {
 		return "router"
 	}
-	return d.Target
+	return d.Target()
 }
 
 // check makes every probe, 16 at a time, and reports those that land

@@ -164,7 +164,7 @@ func sameRouting(t testing.TB, srv *routerostest.Server, p *steer.Plan, srcs []n
 			for _, port := range []uint16{25, 587} {
 				want := p.Route(src, dst, port)
 				to, toPort, id, ok := srv.Route(src, dst, port)
-				if ok != want.Matched() || ok && netip.AddrPortFrom(to, toPort) != want.To {
+				if ok != want.Matched() || ok && netip.AddrPortFrom(to, toPort) != want.To() {
 					if bad++; bad <= 5 {
 						t.Errorf("route %v -> %v:%d: router %v:%d (rule %s, matched %v), plan %+v", src, dst, port, to, toPort, id, ok, want)
 					}

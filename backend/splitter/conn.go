@@ -83,7 +83,7 @@ func (s *Splitter) serve(c *net.TCPConn, entry netip.AddrPort) {
 		return
 	}
 	ss.st, ss.dec = st, d
-	rs := &st.rules[d.Rule]
+	rs := &st.rules[d.Rule()]
 	rs.stats.conns.Add(1)
 	if rs.tarpit > 0 && s.conns.arm(ss, rs.tarpit) {
 		return // the timer runs forward; this goroutine is done
@@ -169,7 +169,7 @@ func (ss *session) reject(why rejectReason, msg []byte) {
 // forward connects to the rule's target (or fails over), then relays.
 func (ss *session) forward() {
 	s := ss.s
-	rs := &ss.st.rules[ss.dec.Rule]
+	rs := &ss.st.rules[ss.dec.Rule()]
 	t, server := ss.connect(rs.target)
 	if server == nil {
 		rs.stats.failures.Add(1)
@@ -202,7 +202,7 @@ func (ss *session) forward() {
 	}
 	if s.log.Enabled(context.Background(), slog.LevelDebug) {
 		s.log.Debug("splitter: relay", "src", ss.src, "entry", ss.entry,
-			"rule", ss.st.plan.Rules[ss.dec.Rule].Name, "target", t.name, "addr", t.addr)
+			"rule", ss.st.plan.Rules[ss.dec.Rule()].Name, "target", t.name, "addr", t.addr)
 	}
 	in, out, err := ss.relay(server)
 	rs.stats.bytesIn.Add(uint64(in))
@@ -242,7 +242,7 @@ func (ss *session) connect(primary *target) (*target, *net.TCPConn) {
 		if !d.Matched() {
 			continue
 		}
-		t := ss.st.rules[d.Rule].target
+		t := ss.st.rules[d.Rule()].target
 		if slices.Contains(tried, t) {
 			continue
 		}

@@ -8,7 +8,7 @@ import (
 )
 
 // A Router decides where a connection from src to dst:port goes, exactly as
-// [steer.Plan.Route] does for the plan it was compiled from: Decision.Rule
+// [steer.Plan.Route] does for the plan it was compiled from: Decision.Rule()
 // indexes that plan's rules. It must be safe for concurrent use; the
 // splitter calls it once per connection (more only on failover) and never
 // holds a lock around it. A *steer.Plan is a Router; steer's compiled

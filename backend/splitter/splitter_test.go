@@ -57,8 +57,8 @@ func TestDifferential(t *testing.T) {
 						l, _ := c.r.ReadString('\n')
 						c.c.Close()
 						name, client, ok := parseBanner(strings.TrimSpace(l))
-						if !ok || name != want.Target || client != j.src.String() {
-							t.Errorf("%v -> %v: banner %q, want target %s and client %v", j.src, j.ep, l, want.Target, j.src)
+						if !ok || name != want.Target() || client != j.src.String() {
+							t.Errorf("%v -> %v: banner %q, want target %s and client %v", j.src, j.ep, l, want.Target(), j.src)
 						}
 						mu.Lock()
 						seen[name]++
