@@ -242,7 +242,7 @@ func (b *routerBuild) group(ds []int) error {
 			if runLabel < 0 {
 				return
 			}
-			buf = appendPrefixes(buf[:0], fam, runStart, end)
+			buf = appendRunPrefixes(buf[:0], fam, runStart, end)
 			for _, p := range buf {
 				tb.AddPrefix(p, uint16(runLabel))
 			}
@@ -371,6 +371,31 @@ func appendPrefixes(dst []netip.Prefix, fam int, lo, hi u128) []netip.Prefix {
 		return netipx.IPRangeFrom(u32addr(uint32(lo.lo)), u32addr(uint32(hi.lo))).AppendPrefixes(dst)
 	}
 	return netipx.IPRangeFrom(lo.addr(), hi.addr()).AppendPrefixes(dst)
+}
+
+// The IPv4-mapped keys, ::ffff:0:0/96.
+var (
+	mapped4Lo = u128{0, 0xffff << 32}
+	mapped4Hi = u128{0, 0xffff_ffff_ffff}
+)
+
+// appendRunPrefixes appends the prefixes of a run of the family's keys,
+// lo-hi, to be labelled in the table. An IPv6 run leaves out
+// ::ffff:0:0/96: a cidr.Table holds prefixes there as IPv4, where they
+// would label IPv4 sources with what wins for IPv6 destinations, and
+// Plan.Route matches an IPv4-mapped source as IPv4, never by an IPv6
+// rule.
+func appendRunPrefixes(dst []netip.Prefix, fam int, lo, hi u128) []netip.Prefix {
+	if fam == 4 || hi.less(mapped4Lo) || mapped4Hi.less(lo) {
+		return appendPrefixes(dst, fam, lo, hi)
+	}
+	if lo.less(mapped4Lo) {
+		dst = appendPrefixes(dst, fam, lo, mapped4Lo.pred())
+	}
+	if mapped4Hi.less(hi) {
+		dst = appendPrefixes(dst, fam, mapped4Hi.succ(), hi)
+	}
+	return dst
 }
 
 // sortU128 sorts keys and removes duplicates.

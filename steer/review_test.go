@@ -1,0 +1,122 @@
+package steer
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+
+	"github.com/geosteer/geosteer/cidr"
+	"go4.org/netipx"
+)
+
+// edgePrefixes are source prefixes where the Router's /16 index and the
+// table change behaviour: the whole of each family, ::/16 (where
+// IPv4-mapped and invalid sources fall), ::ffff:0:0/96 (held as IPv4),
+// a prefix covering it, and the ends of each family; and ranges crossing
+// the edges of ::ffff:0:0/96.
+var edgePrefixes = []string{
+	"0.0.0.0/0", "0.0.0.0/16", "0.0.0.0/32", "255.255.0.0/16", "255.255.255.255/32", "10.0.0.0/8",
+	"::/0", "::/16", "::/96", "::ffff:0:0/96", "::ffff:10.0.0.0/104", "::/8", "::1/128", "::1:0:0:0/64",
+	"ffff::/16", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128", "2001:db8::/32", "fe80::/10",
+}
+
+// crossRanges cross an edge of ::ffff:0:0/96, so that a Set keeps them as
+// IPv6 ranges, which match no IPv4 (or IPv4-mapped) source.
+var crossRanges = []netipx.IPRange{
+	netipx.MustParseIPRange("::fffe:ffff:ff00-::ffff:10.0.0.5"),
+	netipx.MustParseIPRange("::ffff:255.255.255.0-::1:0:0:5"),
+	netipx.MustParseIPRange("::1-::1:0:0:0"),
+}
+
+// TestRouterEdgePlans compares the Router with Plan.Route on random plans
+// whose sets and source ranges lie on those edges, with zoned
+// destinations (link-local entry points) among the plain ones.
+func TestRouterEdgePlans(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(21, 22))
+	n := 200
+	if testing.Short() {
+		n = 20
+	}
+	dsts := []netip.Addr{
+		netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("2001:db8::1"),
+		netip.MustParseAddr("fe80::1%eth0"), netip.MustParseAddr("fe80::1"),
+	}
+	for i := range n {
+		p := &Plan{}
+		for j := range 1 + rnd.IntN(3) {
+			var b cidr.Builder
+			for range 1 + rnd.IntN(4) {
+				b.AddPrefix(netip.MustParsePrefix(edgePrefixes[rnd.IntN(len(edgePrefixes))]))
+			}
+			if rnd.IntN(3) == 0 {
+				b.AddRange(crossRanges[rnd.IntN(len(crossRanges))])
+			}
+			if rnd.IntN(3) == 0 {
+				b.RemovePrefix(netip.MustParsePrefix(edgePrefixes[rnd.IntN(len(edgePrefixes))]))
+			}
+			s, err := b.Set()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Sets = append(p.Sets, Set{Name: fmt.Sprintf("s%d", j), Addrs: s})
+		}
+		for j := range 1 + rnd.IntN(8) {
+			d := dsts[rnd.IntN(len(dsts))]
+			fam, to := 4, netip.MustParseAddrPort("10.0.0.1:25")
+			if d.Is6() {
+				fam, to = 6, netip.MustParseAddrPort("[2001:db8:10::1]:25")
+			}
+			r := Rule{Name: fmt.Sprintf("r%d", j), Family: fam, DstAddr: d, DstPort: 25, Target: fmt.Sprintf("t%d", j), To: to}
+			if fam == 6 && rnd.IntN(6) == 0 {
+				r.Src = crossRanges[rnd.IntN(len(crossRanges))]
+			} else if rnd.IntN(3) == 0 {
+				for {
+					pr := netip.MustParsePrefix(edgePrefixes[rnd.IntN(len(edgePrefixes))])
+					if pr.Addr().Is4() == (fam == 4) && !pr.Addr().Is4In6() {
+						r.Src = netipx.RangeOfPrefix(pr)
+						break
+					}
+				}
+			}
+			if rnd.IntN(4) > 0 {
+				r.SrcSet, r.SrcSetNot = p.Sets[rnd.IntN(len(p.Sets))].Name, rnd.IntN(2) == 0
+			}
+			if rnd.IntN(4) == 0 {
+				r.SrcHash = HashRange{Seed: rnd.Uint32(), Mod: 2, Lo: 1, Hi: 1}
+			}
+			p.Rules = append(p.Rules, r)
+		}
+		if err := p.Validate(); err != nil {
+			t.Logf("plan %d: %v", i, err)
+			continue
+		}
+		checkRouter(t, fmt.Sprintf("edge plan %d", i), p, rnd)
+	}
+}
+
+// TestRouterMappedEdge is a plan whose IPv6 rule's set holds a range that
+// crosses into ::ffff:0:0/96 (a Set keeps it as IPv6, matching no IPv4
+// source): its part inside the mapped space must not label the IPv4
+// sources of the shared table, which IPv4 rules read.
+func TestRouterMappedEdge(t *testing.T) {
+	var b cidr.Builder
+	b.AddRange(netipx.MustParseIPRange("::fffe:ffff:ffff-::ffff:1.0.0.0"))
+	s, err := b.Set()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []netipx.IPRange{{}, netipx.MustParseIPRange("::fffe:ffff:ffff-::ffff:1.0.0.0")} {
+		p := &Plan{
+			Sets: []Set{{Name: "cross", Addrs: s}},
+			Rules: []Rule{
+				{Name: "v4", Family: 4, DstAddr: netip.MustParseAddr("203.0.113.1"), DstPort: 25, Target: "a", To: netip.MustParseAddrPort("10.0.0.1:25"),
+					Src: netipx.MustParseIPRange("1.0.0.0-1.0.0.7")},
+				{Name: "v4-rest", Family: 4, DstAddr: netip.MustParseAddr("203.0.113.1"), DstPort: 25, Target: "b", To: netip.MustParseAddrPort("10.0.0.2:25")},
+				{Name: "v6", Family: 6, DstAddr: netip.MustParseAddr("2001:db8::1"), DstPort: 25, Target: "c", To: netip.MustParseAddrPort("[2001:db8:10::1]:25"),
+					SrcSet: "cross", Src: src},
+			},
+		}
+		checkRouter(t, fmt.Sprintf("crossing set, source range %v", src), p, nil)
+	}
+}
