@@ -196,7 +196,9 @@ func (ss *session) forward() {
 	}
 	if head = append(head, ss.leftover...); len(head) > 0 {
 		if _, err := server.Write(head); err != nil {
-			s.log.Warn("splitter: writing PROXY header", "target", t.name, "err", err)
+			// The header, the early bytes, or both: say which was sent.
+			s.log.Warn("splitter: writing to target", "target", t.name,
+				"proxy_header", s.opts.ProxyProtocol > 0, "early_bytes", len(ss.leftover), "err", err)
 			return
 		}
 	}
