@@ -2,6 +2,7 @@ package steer
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
@@ -13,8 +14,7 @@ import (
 // edgePrefixes are source prefixes where the Router's /16 index and the
 // table change behaviour: the whole of each family, ::/16 (where
 // IPv4-mapped and invalid sources fall), ::ffff:0:0/96 (held as IPv4),
-// a prefix covering it, and the ends of each family; and ranges crossing
-// the edges of ::ffff:0:0/96.
+// a prefix covering it, and the ends of each family.
 var edgePrefixes = []string{
 	"0.0.0.0/0", "0.0.0.0/16", "0.0.0.0/32", "255.255.0.0/16", "255.255.255.255/32", "10.0.0.0/8",
 	"::/0", "::/16", "::/96", "::ffff:0:0/96", "::ffff:10.0.0.0/104", "::/8", "::1/128", "::1:0:0:0/64",
@@ -30,7 +30,8 @@ var crossRanges = []netipx.IPRange{
 }
 
 // TestRouterEdgePlans compares the Router with Plan.Route on random plans
-// whose sets and source ranges lie on those edges, with zoned
+// whose sets and source ranges lie on those edges or cross those of
+// ::ffff:0:0/96, with zoned
 // destinations (link-local entry points) among the plain ones.
 func TestRouterEdgePlans(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(21, 22))
@@ -118,5 +119,25 @@ func TestRouterMappedEdge(t *testing.T) {
 			},
 		}
 		checkRouter(t, fmt.Sprintf("crossing set, source range %v", src), p, nil)
+	}
+}
+
+// TestRouterDecisionBounds: Router.Decision answers the zero Decision for
+// every index that names no rule, including those whose i+1 overflows.
+func TestRouterDecisionBounds(t *testing.T) {
+	p := seedPlan(t)
+	rt, err := p.Router()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{-1, -2, len(p.Rules), len(p.Rules) + 1, math.MaxInt, math.MinInt} {
+		if d := rt.Decision(i); d != (Decision{}) || d.Matched() || d.Rule() != -1 || d.Target() != "" || d.To().IsValid() {
+			t.Errorf("Decision(%d) = %v, want the zero Decision", i, d)
+		}
+	}
+	for i := range p.Rules {
+		if d := rt.Decision(i); d.Rule() != i || d.Target() != p.Rules[i].Target || d.To() != p.Rules[i].To {
+			t.Errorf("Decision(%d) = %v, want rule %d", i, d, i)
+		}
 	}
 }
