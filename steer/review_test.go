@@ -119,6 +119,23 @@ func TestRouterMappedEdge(t *testing.T) {
 			},
 		}
 		checkRouter(t, fmt.Sprintf("crossing set, source range %v", src), p, nil)
+		// The IPv4 source at the crossing range's end, in a /16 that the
+		// IPv4 rule's source range leaves to the table: rule 0, plain or
+		// mapped, and no rule towards the IPv6 entry point.
+		rt, err := p.Router()
+		if err != nil {
+			t.Fatal(err)
+		}
+		mx4, mx6 := netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("2001:db8::1")
+		for _, a := range []string{"1.0.0.0", "::ffff:1.0.0.0"} {
+			s := netip.MustParseAddr(a)
+			if got := rt.Route(s, mx4, 25); got.Rule() != 0 {
+				t.Errorf("source range %v: Route(%v, %v) = %v, want rule 0", src, s, mx4, got)
+			}
+			if got := rt.Route(s, mx6, 25); got.Matched() {
+				t.Errorf("source range %v: Route(%v, %v) = %v, want no rule", src, s, mx6, got)
+			}
+		}
 	}
 }
 
