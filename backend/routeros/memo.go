@@ -47,9 +47,9 @@ type mlist struct {
 	set  cidr.Set // one family
 	ids  []uint64
 	hand map[uint64]string // usually nil
-	// top is the largest id in ids and topAddr that entry's address: a
-	// router that renumbered its ids (a reboot) no longer holds it, even
-	// when every count is unchanged.
+	// top is the largest id in ids and topAddr that entry's address ("" if
+	// it is no prefix): a router that renumbered its ids (a reboot) no
+	// longer holds it, even when every count is unchanged.
 	top     uint64
 	topAddr string
 }
@@ -66,7 +66,11 @@ func (ml *mlist) setTop() {
 	i := 0
 	for r := range allEntries(ml.set, ml.key.fam) {
 		if i == k {
-			ml.topAddr = entryAddress(r)
+			// How RouterOS prints a range that is no prefix is
+			// unconfirmed: such an entry is checked by id and list only.
+			if _, ok := r.Prefix(); ok {
+				ml.topAddr = entryAddress(r)
+			}
 			return
 		}
 		i++
@@ -117,7 +121,11 @@ func (m *memo) checks(tag string, lists bool) []countCheck {
 			if ml.top != 0 {
 				// Ids are compacted on reboot: if the newest entry kept
 				// its id, so did every older one.
-				cs = append(cs, countCheck{[]string{mn, "=count-only=", "?.id=" + fmtID(ml.top), "?list=" + ml.name, "?address=" + ml.topAddr}, 1})
+				c := countCheck{[]string{mn, "=count-only=", "?.id=" + fmtID(ml.top), "?list=" + ml.name}, 1}
+				if ml.topAddr != "" {
+					c.words = append(c.words, "?address="+ml.topAddr)
+				}
+				cs = append(cs, c)
 			}
 			for _, id := range slices.Sorted(maps.Keys(ml.hand)) {
 				cs = append(cs, countCheck{[]string{mn, "=count-only=", "?.id=" + fmtID(id), "?list=" + ml.name, "?address=" + ml.hand[id], "?disabled=false"}, 1})
