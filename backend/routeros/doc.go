@@ -55,7 +55,9 @@
 // list is as it was. A Router remembers what its last successful Apply
 // left (each list's content, shared with the plan, and each entry's id:
 // 8 bytes per entry) and the next Apply confirms it with count-only
-// queries, one per family, one per managed list and one per remembered
+// queries, one per family, two per managed list (its enabled tagged
+// entries; its newest entry by id, list and address, since a reboot may
+// renumber ids and leave every count as it was) and one per remembered
 // hand entry (see above), in one round trip. The per-list counts are of
 // enabled entries carrying the tag, so they are blind to untagged entries
 // except those remembered, which are counted one by one by id, list,

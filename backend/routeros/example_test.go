@@ -96,11 +96,11 @@ func ExampleRouter_Apply_incremental() {
 	fmt.Println(rep.Changes)
 	fmt.Println(after.ByCommand["/ip/firewall/address-list/add"]-before.ByCommand["/ip/firewall/address-list/add"], "add,",
 		after.ByCommand["/ip/firewall/address-list/print"]-before.ByCommand["/ip/firewall/address-list/print"], "count queries")
-	// Two counts confirm what the Router remembers (the tagged entries, the
-	// list's enabled ones), one counts the list after the add; nothing else
-	// of the list is read.
+	// Three counts confirm what the Router remembers (the tagged entries,
+	// the list's enabled ones, its newest entry still under its id), one
+	// counts the list after the add; nothing else of the list is read.
 
 	// Output:
 	// [list geosteer-english.v4.1: +1 -0 in place]
-	// 1 add, 3 count queries
+	// 1 add, 4 count queries
 }

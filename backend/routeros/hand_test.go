@@ -147,3 +147,51 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// TestHandEntryIPv6: a technician's IPv6 entry equal to a wanted prefix,
+// in the live list, stands for it in every mode, is confirmed by the
+// counts of the IPv6 menu, and stays when the plan drops the prefix.
+func TestHandEntryIPv6(t *testing.T) {
+	x := netip.MustParsePrefix("2001:db8:100::/48")
+	for _, mode := range []Mode{BlueGreen, Standby, InPlace} {
+		t.Run(mode.String(), func(t *testing.T) {
+			rnd := rand.New(rand.NewPCG(9, uint64(mode)))
+			var b cidr.Builder
+			b.AddSet(randomSet(rnd, 50, 30))
+			b.RemovePrefix(netip.MustParsePrefix("2001:db8::/32"))
+			without := must(b.Set())
+			b.AddPrefix(x)
+			with := must(b.Set())
+
+			srv := newSim(t, routerostest.Options{})
+			r := &Router{Addr: srv.Addr(), User: "admin", Mode: mode}
+			apply(t, r, testPlan(t, without))
+			var live string
+			for _, e := range srv.AddressList("ipv6", "") {
+				if strings.HasPrefix(e.List, "geosteer-english.v6.") {
+					live = e.List
+				}
+			}
+			if live == "" {
+				t.Fatal("no IPv6 list")
+			}
+			hand := routerCmd(t, srv, "/ipv6/firewall/address-list/add", "=list="+live, "=address="+x.String()).done.Map["ret"]
+			for _, p := range []cidr.Set{with, with, without, without} {
+				apply(t, r, testPlan(t, p))
+				sameRouting(t, srv, testPlan(t, p), sources(rnd, testPlan(t, p), 200))
+			}
+			if r.read != "memo" {
+				t.Errorf("the last sync read %q", r.read)
+			}
+			found := false
+			for _, e := range srv.AddressList("ipv6", "") {
+				if e.ID == hand {
+					found = e.Comment == "" && !e.Disabled && e.Address == x.String()
+				}
+			}
+			if !found {
+				t.Error("the technician's IPv6 entry is gone or changed")
+			}
+		})
+	}
+}

@@ -47,6 +47,34 @@ type mlist struct {
 	set  cidr.Set // one family
 	ids  []uint64
 	hand map[uint64]string // usually nil
+	// top is the largest id in ids and topAddr that entry's address ("" if
+	// it is no prefix): a router that renumbered its ids (a reboot) no
+	// longer holds it, even when every count is unchanged.
+	top     uint64
+	topAddr string
+}
+
+// setTop finds top and topAddr.
+func (ml *mlist) setTop() {
+	ml.top, ml.topAddr = 0, ""
+	k := -1
+	for i, id := range ml.ids {
+		if id > ml.top {
+			ml.top, k = id, i
+		}
+	}
+	i := 0
+	for r := range allEntries(ml.set, ml.key.fam) {
+		if i == k {
+			// How RouterOS prints a range that is no prefix is
+			// unconfirmed: such an entry is checked by id and list only.
+			if _, ok := r.Prefix(); ok {
+				ml.topAddr = entryAddress(r)
+			}
+			return
+		}
+		i++
+	}
 }
 
 // tagged is the number of the generation's entries that are ours.
@@ -75,8 +103,9 @@ type countCheck struct {
 // number of tagged entries in any list (a generation we do not know of, a
 // list emptied by a reboot, entries added or removed by hand); per list,
 // the number of enabled tagged entries (also an entry disabled by hand),
-// and each hand entry standing for a wanted address, by id, list and
-// address, still enabled.
+// the newest entry of each list by id, list and address (ids unchanged:
+// no reboot renumbered them), and each hand entry standing for a wanted
+// address, by id, list and address, still enabled.
 // With lists false, only the totals: after a sync, which counted every
 // list it loaded before any rule used it.
 func (m *memo) checks(tag string, lists bool) []countCheck {
@@ -89,6 +118,15 @@ func (m *memo) checks(tag string, lists bool) []countCheck {
 				break
 			}
 			cs = append(cs, countCheck{[]string{mn, "=count-only=", "?list=" + ml.name, "?comment=" + tag, "?disabled=false"}, ml.tagged()})
+			if ml.top != 0 {
+				// Ids are compacted on reboot: if the newest entry kept
+				// its id, so did every older one.
+				c := countCheck{[]string{mn, "=count-only=", "?.id=" + fmtID(ml.top), "?list=" + ml.name}, 1}
+				if ml.topAddr != "" {
+					c.words = append(c.words, "?address="+ml.topAddr)
+				}
+				cs = append(cs, c)
+			}
 			for _, id := range slices.Sorted(maps.Keys(ml.hand)) {
 				cs = append(cs, countCheck{[]string{mn, "=count-only=", "?.id=" + fmtID(id), "?list=" + ml.name, "?address=" + ml.hand[id], "?disabled=false"}, 1})
 			}
@@ -133,6 +171,7 @@ func (s *syncer) remember(st *state, w *work) *memo {
 		}
 		ml := &mlist{name: lp.name, key: lp.want.key, set: lp.want.set, ids: lp.ids, hand: lp.hand}
 		_, ml.gen, _ = s.cfg.parseList(lp.name)
+		ml.setTop()
 		m.lists[lp.fi] = append(m.lists[lp.fi], ml)
 	}
 	for fi := range 2 {
@@ -184,5 +223,7 @@ func asMemo(g *glist) *mlist {
 	if i != len(g.entries) {
 		return nil
 	}
-	return &mlist{name: g.name, key: g.key, gen: g.gen, set: set, ids: ids}
+	ml := &mlist{name: g.name, key: g.key, gen: g.gen, set: set, ids: ids}
+	ml.setTop()
+	return ml
 }

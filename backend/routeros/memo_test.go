@@ -191,3 +191,60 @@ func TestMemoForgottenOnFailure(t *testing.T) {
 	}
 	sameRouting(t, srv, testPlan(t, set2), sources(rnd, testPlan(t, set2), 500))
 }
+
+// TestMemoForgottenOnCancel: a context cancelled when the router receives
+// its n-th command of an incremental sync (a count query, a rule print,
+// an add, a remove...) leaves no memo behind, for every n; the next Apply
+// reads in full and converges.
+func TestMemoForgottenOnCancel(t *testing.T) {
+	for _, mode := range []Mode{BlueGreen, Standby, InPlace} {
+		t.Run(mode.String(), func(t *testing.T) {
+			rnd := rand.New(rand.NewPCG(6, uint64(mode)))
+			var (
+				n      atomic.Int64 // commands until the cancel; <= 0: none
+				fired  atomic.Bool
+				cancel atomic.Pointer[context.CancelFunc]
+			)
+			srv := newSim(t, routerostest.Options{Fault: func(routerostest.FaultContext) routerostest.Fault {
+				if n.Add(-1) == 0 {
+					fired.Store(true)
+					(*cancel.Load())()
+				}
+				return routerostest.Fault{}
+			}})
+			r := &Router{Addr: srv.Addr(), User: "admin", Mode: mode, IOTimeout: 2 * time.Second}
+			set := randomSet(rnd, 200, 20)
+			apply(t, r, testPlan(t, set))
+			for k := int64(1); ; k++ {
+				if k > 200 {
+					t.Fatal("the sync never ended before the cancel")
+				}
+				set2 := mutate(rnd, set, 0.05)
+				ctx, c := context.WithCancel(context.Background())
+				cancel.Store(&c)
+				fired.Store(false)
+				n.Store(k)
+				_, err := r.Apply(ctx, testPlan(t, set2), backend.ApplyOptions{})
+				n.Store(0)
+				c()
+				if fired.Load() && err == nil {
+					t.Fatalf("cancel at command %d: no error", k)
+				}
+				if err != nil && r.memo != nil {
+					t.Fatalf("cancel at command %d: the memo survived %v", k, err)
+				}
+				p := testPlan(t, set2)
+				apply(t, r, p)
+				if rep := apply(t, r, p); len(rep.Changes) > 0 {
+					t.Fatalf("cancel at command %d: not converged: %v", k, rep.Changes)
+				}
+				sameRouting(t, srv, p, sources(rnd, p, 100))
+				set = set2
+				if !fired.Load() {
+					t.Logf("cancelled at each of %d commands", k-1)
+					break // the whole sync ran before command k
+				}
+			}
+		})
+	}
+}

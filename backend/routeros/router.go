@@ -104,8 +104,12 @@ func (v Verify) String() string {
 // few count queries instead of reading every entry back, so a small change
 // to a large list costs commands and time in proportion to the change. A
 // failed or interrupted Apply forgets it; the next one reads the router in
-// full. Apply calls on one Router are serialised; a Router must not be
-// copied after first use.
+// full. A reboot may renumber the router's ids: the counts include each
+// list's newest entry by id, so renumbered ids are not trusted. Apply
+// calls on one Router are serialised; a Router must not be copied after
+// first use. Use one Router per device: two (or two processes) each
+// remember their own idea of it, and a change by one that keeps every
+// count is invisible to the other until a full read.
 type Router struct {
 	// Addr is host or host:port; the port defaults to 8728, or 8729 with TLS.
 	Addr     string

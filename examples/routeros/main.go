@@ -158,8 +158,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return fmt.Errorf("-verify %q: want counts, full or none", *verify)
 	}
 	var routers []*routeros.Router
+	seen := map[string]bool{}
 	for _, ad := range strings.Split(*addrs, ",") {
-		routers = append(routers, &routeros.Router{Addr: strings.TrimSpace(ad), User: name, Password: password, TLS: tc,
+		ad = strings.TrimSpace(ad)
+		// Two Routers on one device would sync it at once, each
+		// remembering its own idea of the device.
+		if ad == "" || seen[ad] {
+			return fmt.Errorf("-addr %q: empty or repeated router %q", *addrs, ad)
+		}
+		seen[ad] = true
+		routers = append(routers, &routeros.Router{Addr: ad, User: name, Password: password, TLS: tc,
 			Mode: md, Timeout: *timeout, Verify: vf})
 	}
 	last := time.Now()

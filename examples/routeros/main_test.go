@@ -213,6 +213,8 @@ func TestErrors(t *testing.T) {
 			`target.yaml:61: rules[0].to[0]: not defined: target "nowhere"`, steer.ErrUndefined},
 		{"hash split", []string{"-policy", policy(t, "hash.yaml", "split: [a, b]\n", "split: [a, b]\n    by: hash\n"), "-db", sampleDB, "-out", out},
 			"backend routeros cannot enforce", steer.ErrUnsupported},
+		{"same router twice", []string{"-policy", seed, "-db", sampleDB, "-addr", "192.0.2.1, 192.0.2.1"}, "repeated router", nil},
+		{"empty router", []string{"-policy", seed, "-db", sampleDB, "-addr", "192.0.2.1,"}, "empty or repeated router", nil},
 		{"missing db", []string{"-policy", seed, "-db", "nonexistent.mmdb", "-out", out}, "nonexistent.mmdb: no such file", os.ErrNotExist},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -231,3 +231,22 @@ func parseBool(s string) (bool, bool) {
 
 // creationTime formats t as RouterOS 7.10+ does.
 func creationTime(t time.Time) string { return t.Format("2006-01-02 15:04:05") }
+
+// restart is what a reboot does to the menu: dynamic entries (timeouts,
+// DNS children) vanish and the static ones are numbered again from *1 in
+// insertion order. unconfirmed: that RouterOS renumbers .id on reboot; its
+// documentation promises ids only within a session, so a client must
+// assume it may.
+func (m *addrMenu) restart() {
+	var keep []*addrEntry
+	for e := m.head; e != nil; e = e.next {
+		if !e.dynamic {
+			keep = append(keep, e)
+		}
+	}
+	*m = *newAddrMenu(m.v6)
+	for _, e := range keep {
+		e.prev, e.next, e.children = nil, nil, nil
+		m.link(e)
+	}
+}

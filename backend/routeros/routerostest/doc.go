@@ -47,6 +47,9 @@
 // connections share one CPU); Options.Latency delays every reply by a fixed
 // round trip without serializing pipelined commands. Options.Fault injects
 // disconnects, !fatal, slow reads and hung commands at chosen commands.
+// Server.Restart is a reboot: connections drop, dynamic entries vanish
+// and the rest are numbered again from *1 (unconfirmed: that RouterOS
+// renumbers; a client must not assume it does not).
 //
 // Behaviour not checked against a real router is marked "unconfirmed:" in
 // the source; most of it is trap wording and categories.

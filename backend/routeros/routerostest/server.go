@@ -247,6 +247,19 @@ func (s *Server) DropConnections() {
 	}
 }
 
+// Restart simulates a reboot: every connection drops, dynamic address-list
+// entries (timeouts, DNS children) vanish, and the remaining entries get
+// new ids, *1 upwards in insertion order per menu, so an id a client
+// remembers may now name another entry.
+func (s *Server) Restart() {
+	s.DropConnections()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.fams {
+		s.fams[i].addr.restart()
+	}
+}
+
 // Sessions returns the number of open API connections.
 func (s *Server) Sessions() int {
 	s.connMu.Lock()
