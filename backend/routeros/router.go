@@ -3,6 +3,7 @@ package routeros
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -121,8 +122,12 @@ type Router struct {
 
 	Names
 	Mode Mode
-	// Timeout, if positive, gives every added entry a timeout: RAM-only
-	// entries that vanish after a reboot or if syncs stop. Sync more often.
+	// Timeout must be zero for now: Apply returns ErrTimeoutUnsupported
+	// otherwise. An API sync keeps entries that are already on the router
+	// and does not refresh their timeouts, so entries added with one would
+	// all expire together, Timeout after the first sync, leaving the rule
+	// on an empty list. Script.Timeout, which starts a new generation
+	// before the old one expires, is the way to RAM-only entries.
 	Timeout time.Duration
 
 	Window      int           // commands in flight; default 256
@@ -138,6 +143,10 @@ type Router struct {
 }
 
 var _ backend.Applier = (*Router)(nil)
+
+// ErrTimeoutUnsupported is returned by Apply for a Router with a Timeout:
+// see [Router.Timeout].
+var ErrTimeoutUnsupported = errors.New("routeros: Router.Timeout is not supported: an API sync does not refresh the timeouts of the entries it keeps, so they would expire together; use Script.Timeout or permanent entries")
 
 // config is a Router's settings with the defaults filled in.
 type config struct {
@@ -157,6 +166,9 @@ func (r *Router) defaults() (config, error) {
 		Addr: r.Addr, User: r.User, Password: r.Password, TLS: r.TLS, Names: r.Names,
 		Mode: r.Mode, Timeout: r.Timeout, Window: r.Window, RemoveBatch: r.RemoveBatch,
 		DialTimeout: r.DialTimeout, IOTimeout: r.IOTimeout, Verify: r.Verify, Logger: r.Logger,
+	}
+	if c.Timeout != 0 {
+		return c, ErrTimeoutUnsupported
 	}
 	var err error
 	if c.Names, err = c.Names.withDefaults(); err != nil {

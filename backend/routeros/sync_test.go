@@ -2,10 +2,12 @@ package routeros
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/geosteer/geosteer/backend"
 	"github.com/geosteer/geosteer/backend/routeros/routerostest"
@@ -88,4 +90,20 @@ func TestDryRun(t *testing.T) {
 		t.Errorf("dry run said %+v, the sync did %+v", rep, got)
 	}
 	t.Log(strings.Join(rep.Changes, "\n"))
+}
+
+// An API sync with a Timeout would let every entry expire together (it
+// does not refresh the timeouts of entries it keeps), so Apply refuses it
+// before it connects or writes anything.
+func TestTimeoutRefused(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 3))
+	srv := newSim(t, routerostest.Options{})
+	r := &Router{Addr: srv.Addr(), User: "admin", Timeout: time.Hour}
+	_, err := r.Apply(context.Background(), testPlan(t, randomSet(rnd, 10, 2)), backend.ApplyOptions{})
+	if !errors.Is(err, ErrTimeoutUnsupported) {
+		t.Fatalf("Apply with a Timeout: %v, want ErrTimeoutUnsupported", err)
+	}
+	if st := srv.Stats(); len(st.ByCommand) > 0 {
+		t.Errorf("Apply with a Timeout sent %v", st.ByCommand)
+	}
 }

@@ -7,7 +7,7 @@
 //	routeros -policy FILE [-db PATH] -out DIR [-max-size BYTES] [-timeout DUR]
 //	routeros -policy FILE [-db PATH] -addr HOST[:PORT][,HOST...] [-user NAME]
 //	         [-password-file FILE] [-tls] [-ca FILE] [-mode blue-green|standby|in-place]
-//	         [-parallel N] [-timeout DUR] [-verify counts|full|none] [-every DUR] [-dry-run]
+//	         [-parallel N] [-verify counts|full|none] [-every DUR] [-dry-run]
 //
 // The policy is steer's YAML format (steer/testdata/seed.yaml is a
 // complete example). The database is anything geo.Open reads (MaxMind DB,
@@ -67,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 		out     = fs.String("out", "", "render .rsc files into this `directory`")
 		maxSize = fs.Int("max-size", 60000, "largest .rsc file in `bytes` (0: no limit)")
-		timeout = fs.Duration("timeout", 0, "entry timeout (RAM-only entries); 0: permanent")
+		timeout = fs.Duration("timeout", 0, "with -out: entry timeout (RAM-only entries; each run renders a new generation); 0: permanent. An API sync refuses it")
 
 		addrs    = fs.String("addr", "", "routers to sync, comma-separated `host[:port]`")
 		user     = fs.String("user", "", "API user (default $ROUTEROS_USER, else admin)")
