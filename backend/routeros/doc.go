@@ -62,13 +62,15 @@
 // enabled entries carrying the tag, so they are blind to untagged entries
 // except those remembered, which are counted one by one by id, list,
 // address and enabled. Counts catch a generation that appeared, a list
-// emptied by a reboot (Timeout entries), tagged entries added, removed or
+// emptied by a reboot (entries a script loaded with a timeout), tagged
+// entries added, removed or
 // disabled by hand, a remembered hand entry removed, disabled, edited or
 // expired, another sync from elsewhere that changed a size. They cannot
 // catch a change that keeps every count: a tagged entry's address edited
 // in place, as many entries removed as added in one list, or a new hand
-// entry equal to an address we hold (RouterOS refuses it anyway). [VerifyFull] reads everything before and
-// after instead; run it now and then. Without a confirmed memo (the first
+// entry equal to an address we hold (RouterOS refuses it anyway).
+// [VerifyFull] reads everything before and after instead; run it now and
+// then. (An API sync adds permanent entries only: see [Router.Timeout].) Without a confirmed memo (the first
 // Apply of a Router, a process restart, any count off, any failed Apply)
 // Apply reads every managed entry with one print per family (.proplist
 // plus a ?comment= query), as it always did.
