@@ -77,10 +77,10 @@ func (db *DB) label(addr netip.Addr) uint16 {
 		addr = addr.Unmap()
 	}
 	if addr.Is4() {
-		return lookup4(&db.t4, key4(addr))
+		return labelOf(&db.t4, key4(addr))
 	}
 	if addr.Is6() {
-		return lookup6(&db.t6, key6(addr))
+		return labelOf(&db.t6, key6(addr))
 	}
 	return 0
 }

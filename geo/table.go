@@ -115,61 +115,15 @@ func search[K key[K]](s []K, k K) int {
 	return i - 1
 }
 
-// lookup4 is index for IPv4 without the generic indirection: the hot path.
-func lookup4(t *table[u32], k u32) uint16 {
-	f := t.first
-	i, j := 0, len(f)
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if k < f[h] {
-			j = h
-		} else {
-			i = h + 1
-		}
-	}
-	if i == 0 {
+// labelOf returns the label of the entry holding k, 0 (no data) if none.
+// Lookups go through the compiled cidr.Table; this serves Explain and a
+// DB whose table could not be compiled.
+func labelOf[K key[K]](t *table[K], k K) uint16 {
+	i := t.index(k)
+	if i < 0 {
 		return 0
 	}
-	p := &t.parts[i-1]
-	s := p.start
-	i, j = 1, len(s) // s[0] ≤ k
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if k < s[h] {
-			j = h
-		} else {
-			i = h + 1
-		}
-	}
-	return p.label[i-1]
-}
-
-func lookup6(t *table[u128], k u128) uint16 {
-	f := t.first
-	i, j := 0, len(f)
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if k.hi < f[h].hi || k.hi == f[h].hi && k.lo < f[h].lo {
-			j = h
-		} else {
-			i = h + 1
-		}
-	}
-	if i == 0 {
-		return 0
-	}
-	p := &t.parts[i-1]
-	s := p.start
-	i, j = 1, len(s) // s[0] ≤ k
-	for i < j {
-		h := int(uint(i+j) >> 1)
-		if k.hi < s[h].hi || k.hi == s[h].hi && k.lo < s[h].lo {
-			j = h
-		} else {
-			i = h + 1
-		}
-	}
-	return p.label[i-1]
+	return t.labelAt(i)
 }
 
 func pred[K key[K]](k K) K {
