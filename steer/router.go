@@ -58,17 +58,41 @@ type dest struct {
 // immutable, allocation-free and safe for concurrent use; a nil *Entry
 // routes nothing.
 //
-// Inside, a source's /16 in the entry's index gives its label, or says to
-// ask the table; the label gives the rule.
+// Inside, a source's /16 in the entry's own index gives the rule that
+// routes it (for most sources), or says to ask the table; the table's
+// label gives the rule.
 type Entry struct {
-	index *index      // the labels of the /16s of tab, shared as tab is
-	tab   *cidr.Table // shared by the destinations that share labels
-	// rule[v] is, for the index value v (label+1; 0 for none), the plan
-	// rule that routes the label's sources here, noRule, or -2-c: then
-	// the rules of chains[c] are tried, by their hashes.
+	// fast4 and fast6 are the entry's index of IPv4 and IPv6 sources:
+	// per /16, the plan rule + 1 that routes all of it here (0: none),
+	// or fastSlow. One byte an entry, so that the part a stream of
+	// sources reads (8 KiB for all of 2000::/3) stays in L1; the index
+	// of the other family is a shared one of no rules (fast4 of an IPv6
+	// entry), or of no rules but ::/16 (fast6 of an IPv4 entry, for
+	// IPv4-mapped sources). fast6[0] is always fastSlow: IPv4-mapped
+	// and invalid sources read zeros there.
+	fast4, fast6 *fastIndex
+	tab          *cidr.Table // shared by the destinations that share labels
+	// rule[v] is, for the label v-1 (v = 0: no label), the plan rule
+	// that routes the label's sources here, noRule, or -2-c: then the
+	// rules of chains[c] are tried, by their hashes.
 	rule []int32
 	rt   *Router // its decisions and hash chains
 }
+
+// A fastIndex is an Entry's index of one family's sources by their /16.
+type fastIndex [1 << 16]uint8
+
+// fastSlow marks a /16 of a fastIndex whose sources the table must
+// label: its sources have more than one label, or a rule beyond
+// fastSlow-2, or a hash chain.
+const fastSlow = 1<<8 - 1
+
+// The indexes of the family an entry is not of: sources of the other
+// family match no rule, except IPv4-mapped ones for an IPv4 entry.
+var (
+	noFast4 = new(fastIndex)
+	noFast6 = func() *fastIndex { f := new(fastIndex); f[0] = fastSlow; return f }()
+)
 
 const noRule = -1
 
@@ -302,7 +326,7 @@ func (b *routerBuild) group(ds []int) error {
 	}
 	for _, d := range ds {
 		dd := &b.rt.dests[d].e
-		dd.tab, dd.index, dd.rt = t, ix, b.rt
+		dd.tab, dd.rt = t, b.rt
 		dd.rule = make([]int32, 1+len(labels))
 		dd.rule[0] = noRule
 		k := 0 // d's place among the destinations of its family
@@ -317,6 +341,11 @@ func (b *routerBuild) group(ds []int) error {
 				w = li.wins[k]
 			}
 			dd.rule[1+l] = w
+		}
+		if b.fam[d] == 4 {
+			dd.fast4, dd.fast6 = dd.fastIndex(&ix.v4), noFast6
+		} else {
+			dd.fast4, dd.fast6 = noFast4, dd.fastIndex(&ix.v6)
 		}
 	}
 	b.rt.tables++
@@ -415,11 +444,13 @@ func sortU128(keys []u128) []u128 {
 // Route decides where a TCP connection from src to dst:port goes, as
 // [Plan.Route] does, returning an equal Decision. It does not allocate.
 //
-// It is [Router.Rule] and one load of the two-word Decision, which is
-// returned in registers. An [Entry] (the destination resolved once, as a
-// listener knows it) skips the scan of the destinations.
+// It is a scan of the destinations, one read of the destination's /16
+// index (which answers most sources without the table) or one table
+// lookup, and one load of the two-word Decision, which is returned in
+// registers. An [Entry] (the destination resolved once, as a listener
+// knows it) skips the scan.
 func (rt *Router) Route(src, dst netip.Addr, port uint16) Decision {
-	return rt.decisions[rt.Rule(src, dst, port)+1]
+	return rt.decisions[rt.find(src, dst, port)]
 }
 
 // Decision returns the Decision of the plan's rule i, as Route returns it:
@@ -435,40 +466,43 @@ func (rt *Router) Decision(i int) Decision {
 // connection from src to dst:port, or -1 when none does: Route's
 // Decision.Rule(). It does not allocate.
 func (rt *Router) Rule(src, dst netip.Addr, port uint16) int {
+	return rt.find(src, dst, port) - 1
+}
+
+// find returns the index in decisions (the plan's rule + 1, 0 for none)
+// of the connection from src to dst:port.
+func (rt *Router) find(src, dst netip.Addr, port uint16) int {
 	ds := rt.dests
 	for i := range ds {
 		d := &ds[i]
 		if d.port != port || d.dst != dst {
 			continue
 		}
-		// Entry.Rule, written out: a call costs as much as the rest.
+		// Entry.find, written out: it does not inline, and a call
+		// costs as much as the rest.
 		e := &d.e
-		var v uint16
+		var v uint8
 		if src.Is4() {
-			v = e.index.v4[uint16(src.As16()[12])<<8|uint16(src.As16()[13])]
+			v = e.fast4[uint16(src.As16()[12])<<8|uint16(src.As16()[13])]
 		} else {
-			v = e.index.v6[uint16(src.As16()[0])<<8|uint16(src.As16()[1])]
+			v = e.fast6[uint16(src.As16()[0])<<8|uint16(src.As16()[1])]
 		}
-		if v == indexMixed {
-			v = 0
-			if l, ok := e.tab.Lookup(src); ok {
-				v = l + 1
-			}
+		if v != fastSlow {
+			return int(v)
 		}
-		if r := e.rule[v]; r >= noRule {
-			return int(r)
-		}
-		return e.chain(src, v)
+		return e.slow(src)
 	}
-	if dst.Is4In6() { // with a zone, which the mapped copies do not have
-		return rt.Rule(src, dst.Unmap(), port)
+	// A zone (which entry points do not have) or the IPv4-mapped form
+	// with a zone (which the mapped copies do not have).
+	if u := dst.Unmap().WithZone(""); u != dst {
+		return rt.find(src, u, port)
 	}
-	return noRule
+	return 0
 }
 
 // Entry returns the Entry routing the connections to dst:port, or nil if
 // no rule of the plan has that destination. IPv4-mapped destinations are
-// unmapped, as in [Plan.Route].
+// unmapped and zones ignored, as in [Plan.Route].
 func (rt *Router) Entry(dst netip.Addr, port uint16) *Entry {
 	ds := rt.dests
 	for i := range ds {
@@ -476,8 +510,8 @@ func (rt *Router) Entry(dst netip.Addr, port uint16) *Entry {
 			return &d.e
 		}
 	}
-	if dst.Is4In6() {
-		return rt.Entry(dst.Unmap(), port)
+	if u := dst.Unmap().WithZone(""); u != dst {
+		return rt.Entry(u, port)
 	}
 	return nil
 }
@@ -488,7 +522,7 @@ func (e *Entry) Route(src netip.Addr) Decision {
 	if e == nil {
 		return Decision{}
 	}
-	return e.rt.decisions[e.Rule(src)+1]
+	return e.rt.decisions[e.find(src)]
 }
 
 // Rule returns the index in the plan's Rules of the rule that routes a TCP
@@ -498,31 +532,41 @@ func (e *Entry) Rule(src netip.Addr) int {
 	if e == nil {
 		return noRule
 	}
-	var v uint16
+	return e.find(src) - 1
+}
+
+// find returns the plan's rule + 1 for src (0 for none): the /16's in the
+// index, else the table's.
+func (e *Entry) find(src netip.Addr) int {
+	var v uint8
 	if src.Is4() {
 		// The bytes of As16 where they are, not a copy of As4 (which
 		// checks its argument again).
-		v = e.index.v4[uint16(src.As16()[12])<<8|uint16(src.As16()[13])]
+		v = e.fast4[uint16(src.As16()[12])<<8|uint16(src.As16()[13])]
 	} else {
-		// IPv4-mapped and invalid addresses read zeros here, and ::/16
-		// is always indexMixed.
-		v = e.index.v6[uint16(src.As16()[0])<<8|uint16(src.As16()[1])]
+		v = e.fast6[uint16(src.As16()[0])<<8|uint16(src.As16()[1])]
 	}
-	if v == indexMixed {
-		v = 0
-		if l, ok := e.tab.Lookup(src); ok {
-			v = l + 1
-		}
+	if v != fastSlow {
+		return int(v)
 	}
-	if r := e.rule[v]; r >= noRule {
-		return int(r)
-	}
-	return e.chain(src, v)
+	return e.slow(src)
 }
 
-// chain returns the first rule of the hash chain of index value v whose
-// hash holds src.
-func (e *Entry) chain(src netip.Addr, v uint16) int {
+// slow is find for the sources the index leaves to the table.
+func (e *Entry) slow(src netip.Addr) int {
+	v := 0
+	if l, ok := e.tab.Lookup(src); ok {
+		v = int(l) + 1
+	}
+	if r := e.rule[v]; r >= noRule {
+		return int(r) + 1
+	}
+	return e.chain(src, v) + 1
+}
+
+// chain returns the first rule of the hash chain of label v-1 whose hash
+// holds src.
+func (e *Entry) chain(src netip.Addr, v int) int {
 	for _, ri := range e.rt.chains[-2-e.rule[v]] {
 		if h := e.rt.hashes[ri]; h.Mod == 0 || h.Contains(src) {
 			return int(ri)
@@ -531,15 +575,28 @@ func (e *Entry) chain(src netip.Addr, v uint16) int {
 	return noRule
 }
 
-// An index is the first level of a Router's lookup, as the top level of
-// a cidr.Table but reached without a call: per family, for each /16 of
+// fastIndex returns the entry's index of the family whose labels ix has
+// (v4 or v6 of a Router's index): the /16s of one label whose rule is
+// not a hash chain and fits a byte get it, the others fastSlow.
+func (e *Entry) fastIndex(ix *[1 << 16]uint16) *fastIndex {
+	f := new(fastIndex)
+	for k, x := range ix {
+		f[k] = fastSlow
+		if x != indexMixed {
+			if r := e.rule[x]; r >= noRule && r+1 < fastSlow {
+				f[k] = uint8(r + 1)
+			}
+		}
+	}
+	return f
+}
+
+// An index is the labels of a table's sources by /16, from which
+// Plan.Router derives each Entry's own index: per family, for each /16 of
 // sources that has one label, the label + 1 (0 where that is no label),
-// and indexMixed where the table must be asked. (The table's own top level
-// is behind its Lookup call, which, with Rule's, cost as much again as a
-// cache-resident IPv6 lookup.) It is two 128 KiB arrays per table, shared
-// as the table is. The zero index has no labels, as a family for which the
-// table has no runs, except that ::/16 must be indexMixed: IPv4-mapped
-// sources fall there.
+// and indexMixed where the table must be asked. The zero index has no
+// labels, as a family for which the table has no runs, except that ::/16
+// must be indexMixed: IPv4-mapped sources fall there.
 type index struct {
 	v4, v6 [1 << 16]uint16
 }
