@@ -32,11 +32,10 @@ import (
 type Router struct {
 	dests []dest // IPv6, IPv4, IPv4-mapped
 	n     int    // distinct destinations, dests[:n]
-	// decisions[i+1] is the Decision of plan rule i, pointing into the
-	// plan's Rules (so that it equals Plan.Route's), decisions[0] the zero
-	// Decision; hashes[i] is rule i's hash.
-	decisions []Decision
-	hashes    []HashRange
+	// rules[i+1] points to plan rule i (so that a Decision equals
+	// Plan.Route's), rules[0] is nil; hashes[i] is rule i's hash.
+	rules  []*Rule
+	hashes []HashRange
 	// chains[c] are plan rules to try in order, the first whose hash
 	// matches winning: the rules whose address conditions hold on a piece,
 	// up to the first without a hash.
@@ -76,7 +75,7 @@ type Entry struct {
 	// that routes the label's sources here, noRule, or -2-c: then the
 	// rules of chains[c] are tried, by their hashes.
 	rule []int32
-	rt   *Router // its decisions and hash chains
+	rt   *Router // its rules and hash chains
 }
 
 // A fastIndex is an Entry's index of one family's sources by their /16.
@@ -113,9 +112,9 @@ func (p *Plan) Router() (*Router, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	rt := &Router{decisions: []Decision{{}}}
+	rt := &Router{rules: []*Rule{nil}}
 	for i := range p.Rules {
-		rt.decisions = append(rt.decisions, decision(p.Rules, i))
+		rt.rules = append(rt.rules, &p.Rules[i])
 		rt.hashes = append(rt.hashes, p.Rules[i].SrcHash)
 	}
 	// Destinations in order of first appearance; rules keep plan order.
@@ -450,16 +449,17 @@ func sortU128(keys []u128) []u128 {
 // registers. An [Entry] (the destination resolved once, as a listener
 // knows it) skips the scan.
 func (rt *Router) Route(src, dst netip.Addr, port uint16) Decision {
-	return rt.decisions[rt.find(src, dst, port)]
+	v := rt.find(src, dst, port)
+	return Decision{rt.rules[v], v}
 }
 
 // Decision returns the Decision of the plan's rule i, as Route returns it:
 // the zero Decision (no match) for an i out of range.
 func (rt *Router) Decision(i int) Decision {
-	if uint(i+1) < uint(len(rt.decisions)) {
-		return rt.decisions[i+1]
+	if uint(i+1) < uint(len(rt.rules)) {
+		return Decision{rt.rules[i+1], i + 1}
 	}
-	return rt.decisions[0]
+	return Decision{}
 }
 
 // Rule returns the index in the plan's Rules of the rule that routes a TCP
@@ -522,7 +522,8 @@ func (e *Entry) Route(src netip.Addr) Decision {
 	if e == nil {
 		return Decision{}
 	}
-	return e.rt.decisions[e.find(src)]
+	v := e.find(src)
+	return Decision{e.rt.rules[v], v}
 }
 
 // Rule returns the index in the plan's Rules of the rule that routes a TCP
