@@ -490,10 +490,18 @@ func (rt *Router) find(src, dst netip.Addr, port uint16) int {
 		if v != fastSlow {
 			return int(v)
 		}
-		return e.slow(src)
+		return rt.slow(i, src)
 	}
-	// A zone (which entry points do not have) or the IPv4-mapped form
-	// with a zone (which the mapped copies do not have).
+	return rt.miss(src, dst, port)
+}
+
+// miss is find for a destination that is none of rt.dests as given: it
+// may be one with a zone (which entry points do not have) or the
+// IPv4-mapped form of one with a zone (which the mapped copies do not
+// have). Out of find, so that find keeps fewer values across its calls.
+//
+//go:noinline
+func (rt *Router) miss(src, dst netip.Addr, port uint16) int {
 	if u := dst.Unmap().WithZone(""); u != dst {
 		return rt.find(src, u, port)
 	}
@@ -552,6 +560,10 @@ func (e *Entry) find(src netip.Addr) int {
 	}
 	return e.slow(src)
 }
+
+// slow is find's slow for dests[i]: from find, which would otherwise
+// compute the Entry's address on its fast path too.
+func (rt *Router) slow(i int, src netip.Addr) int { return rt.dests[i].e.slow(src) }
 
 // slow is find for the sources the index leaves to the table.
 func (e *Entry) slow(src netip.Addr) int {
