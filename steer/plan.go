@@ -23,7 +23,8 @@ import (
 // Invariants (checked by [Plan.Validate]): set names are unique, non-empty
 // and made of [a-z0-9_-]; every rule's SrcSet names a set of the plan or is
 // empty; within a rule the destination, the source range and the target are
-// of one address family, and the family is the rule's Family.
+// of one address family, and the family is the rule's Family; destinations
+// have no zone.
 type Plan struct {
 	Sets  []Set
 	Rules []Rule
@@ -144,12 +145,18 @@ func (p *Plan) Set(name string) (Set, bool) {
 // Route decides where a TCP connection from src to dst:port goes, rule by
 // rule: the reference semantics of the plan. IPv4-mapped IPv6 addresses are
 // unmapped first, as a dual-stack listener reports IPv4 peers that way; a
-// source and destination of different families then match no rule. The
-// source's zone (a link-local peer's interface) is ignored, as sets ignore
-// it.
+// source and destination of different families then match no rule.
+//
+// Zones are ignored on both sides. The source's (a link-local peer's
+// interface) as sets ignore it; the destination's because a plan's entry
+// points have none ([Plan.Validate] rejects them, as the policy file does)
+// while a listener on a link-local entry point reports its local address
+// with the interface's zone: fe80::1%eth0 is the entry point fe80::1, as
+// for a firewall rule on the destination address, which no backend can
+// qualify by zone.
 // It is deliberately simple; steer's compiled router is the fast form.
 func (p *Plan) Route(src, dst netip.Addr, port uint16) Decision {
-	src, dst = src.Unmap().WithZone(""), dst.Unmap()
+	src, dst = src.Unmap().WithZone(""), dst.Unmap().WithZone("")
 	if !src.IsValid() || src.Is4() != dst.Is4() {
 		return Decision{} // no such connection
 	}
@@ -199,6 +206,10 @@ func (p *Plan) Validate() error {
 		is4 := r.Family == 4
 		if !r.DstAddr.IsValid() || r.DstAddr.Is4() != is4 || r.DstAddr.Is4In6() {
 			return fmt.Errorf("%s: destination %v is not an IPv%d address", where, r.DstAddr, r.Family)
+		}
+		if r.DstAddr.Zone() != "" {
+			// Route ignores the destination's zone: this rule would match nothing.
+			return fmt.Errorf("%s: destination %v has a zone (entry points are matched without one)", where, r.DstAddr)
 		}
 		if !r.To.IsValid() || r.To.Addr().Is4() != is4 || r.To.Addr().Is4In6() || r.To.Port() == 0 {
 			return fmt.Errorf("%s: target %v is not an IPv%d address and port", where, r.To, r.Family)

@@ -123,6 +123,11 @@ func TestPlanValidate(t *testing.T) {
 		func(p *Plan) { p.Rules[0].DstPort = 0 },
 		func(p *Plan) {
 			p.Rules[0].Family = 6
+			p.Rules[0].DstAddr = netip.MustParseAddr("fe80::1%eth0") // Route ignores zones: never matched
+			p.Rules[0].To = netip.MustParseAddrPort("[2001:db8::3]:25")
+		},
+		func(p *Plan) {
+			p.Rules[0].Family = 6
 			p.Rules[0].DstAddr = netip.MustParseAddr("2001:db8::25")
 			p.Rules[0].To = netip.MustParseAddrPort("[::ffff:10.0.0.3]:25") // mapped: really IPv4
 		},
@@ -132,6 +137,48 @@ func TestPlanValidate(t *testing.T) {
 		mutate(p)
 		if err := p.Validate(); err == nil {
 			t.Errorf("mutation %d: Validate accepted a broken plan", i)
+		}
+	}
+}
+
+// TestRouteZones: a destination's zone is ignored as a source's is, by
+// Plan.Route and by its Router and Entries alike, for a link-local entry
+// point (fe80::1) reached on an interface and for an IPv4 one reported
+// IPv4-mapped with a zone.
+func TestRouteZones(t *testing.T) {
+	ll := netip.MustParseAddr("fe80::1")
+	p := seedPlan(t)
+	p.Rules = append(p.Rules, Rule{Name: "link-local", Family: 6, DstAddr: ll, DstPort: 25, Target: "a", To: netip.MustParseAddrPort("[2001:db8:10::1]:25")})
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := p.Router()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		src, dst string
+		rule     int
+	}{
+		{"2001:db8:99::1", "fe80::1", 6},
+		{"2001:db8:99::1", "fe80::1%eth0", 6},
+		{"fe80::99%eth0", "fe80::1%eth1", 6}, // zones need not agree: none is compared
+		{"192.0.2.7", "fe80::1%eth0", -1},    // families differ
+		{"192.0.2.7", "203.0.113.1", 3},
+		{"::ffff:192.0.2.7", "::ffff:203.0.113.1%eth0", 3},
+		{"::ffff:192.0.2.7%eth0", "::ffff:203.0.113.2%eth0", 5},
+		{"2001:db8:99::1", "fe80::2%eth0", -1}, // not an entry point
+	} {
+		src, dst := netip.MustParseAddr(tt.src), netip.MustParseAddr(tt.dst)
+		d := p.Route(src, dst, 25)
+		if d.Rule() != tt.rule {
+			t.Errorf("Plan.Route(%v, %v, 25) = %v, want rule %d", src, dst, d, tt.rule)
+		}
+		if got := rt.Route(src, dst, 25); got != d {
+			t.Errorf("Router.Route(%v, %v, 25) = %v, plan %v", src, dst, got, d)
+		}
+		if got := rt.Entry(dst, 25).Route(src); got != d {
+			t.Errorf("Router.Entry(%v, 25).Route(%v) = %v, plan %v", dst, src, got, d)
 		}
 	}
 }

@@ -20,15 +20,18 @@ import (
 // Inside, the source address space is cut into pieces on which every
 // destination (entry point address and port) applies the same rule: a
 // source's label in a [cidr.Table] says, for every destination at once,
-// which rule wins there. So a Route is a short scan of the destinations,
-// one read of the destination's /16 index (which answers most sources
-// without the table) or one table lookup, and one load of the rule for the
-// label, whatever the number of rules and sets; only hash-split rules are
-// left to evaluate per connection. An [Entry] skips the scan. The table has only the boundaries of
-// the plan's sets and source ranges and does not grow with the number of
-// entry points: the seed's MX rotation gives each of its halves one label
-// shared by every MX. (A plan whose destinations need more than
-// [cidr.MaxLabel] label combinations gets one table per destination.)
+// which rule wins there. Each destination also has its own index of the
+// sources by /16, one byte each: the rule where all of the /16 has one,
+// else "ask the table". So a Route is a short scan of the destinations
+// and one read of that index, or, for the /16s that hold a boundary, one
+// table lookup and one load of the rule for the label, whatever the number
+// of rules and sets; only hash-split rules are left to evaluate per
+// connection. An [Entry] skips the scan. The table has only the
+// boundaries of the plan's sets and source ranges and does not grow with
+// the number of entry points: the seed's MX rotation gives each of its
+// halves one label shared by every MX. (A plan whose destinations need
+// more than [cidr.MaxLabel] label combinations gets one table per
+// destination.) Its size is the table's and 128 KiB per destination.
 type Router struct {
 	dests []dest // IPv6, IPv4, IPv4-mapped
 	n     int    // distinct destinations, dests[:n]

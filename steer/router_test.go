@@ -90,6 +90,8 @@ func checkRouter(t *testing.T, name string, p *Plan, rnd *rand.Rand) {
 		if r.DstAddr.Is4() {
 			dsts[dp{netip.AddrFrom16(r.DstAddr.As16()), r.DstPort}] = true
 			dsts[dp{netip.AddrFrom16(r.DstAddr.As16()).WithZone("eth0"), r.DstPort}] = true
+		} else {
+			dsts[dp{r.DstAddr.WithZone("eth0"), r.DstPort}] = true // a listener on a link-local entry point
 		}
 	}
 	bad := 0
