@@ -3,6 +3,7 @@ package steer
 import (
 	"bytes"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"testing"
 )
@@ -28,5 +29,61 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		checkRouter(t, "fuzz", plan, rand.New(rand.NewPCG(1, 1)))
+	})
+}
+
+// FuzzRouter routes arbitrary connections (sources and destinations of
+// 4 or 16 bytes, else the invalid address; with a zone or not) through
+// the seed's plan, and one with a hash split: the Router and its Entry
+// must answer as Plan.Route.
+func FuzzRouter(f *testing.F) {
+	hash := loadString(f, seedYAML[:len(seedYAML)-len("  - {name: split, split: [a, b]}\n")]+
+		"  - {name: split, split: [a, b, foreign], weights: [3, 2, 1], by: hash, seed: 0x2a}\n")
+	var plans []*Plan
+	for _, p := range []*Policy{loadString(f, seedYAML), hash} {
+		plan, err := Compile(p, newMemData(testWorld), &Options{Now: testNow, Backends: []Capabilities{Splitter}})
+		if err != nil {
+			f.Fatal(err)
+		}
+		plans = append(plans, plan)
+	}
+	var routers []*Router
+	for _, p := range plans {
+		rt, err := p.Router()
+		if err != nil {
+			f.Fatal(err)
+		}
+		routers = append(routers, rt)
+	}
+	for _, c := range []struct {
+		src, dst string
+		port     uint16
+	}{
+		{"192.0.2.7", "203.0.113.1", 25},
+		{"::ffff:192.0.2.7", "::ffff:203.0.113.2", 25},
+		{"2001:db8:99::1", "2001:db8::1", 25},
+		{"2a00::1", "2001:db8::2", 587},
+		{"fe80::1", "2001:db8::1", 25},
+	} {
+		f.Add(netip.MustParseAddr(c.src).AsSlice(), "", netip.MustParseAddr(c.dst).AsSlice(), "eth0", c.port)
+	}
+	f.Fuzz(func(t *testing.T, sb []byte, sz string, db []byte, dz string, port uint16) {
+		src, _ := netip.AddrFromSlice(sb)
+		dst, _ := netip.AddrFromSlice(db)
+		if src.Is6() && sz != "" {
+			src = src.WithZone(sz)
+		}
+		if dst.Is6() && dz != "" {
+			dst = dst.WithZone(dz)
+		}
+		for i, p := range plans {
+			want := p.Route(src, dst, port)
+			if got := routers[i].Route(src, dst, port); got != want {
+				t.Errorf("plan %d: Router.Route(%v, %v, %d) = %v, plan %v", i, src, dst, port, got, want)
+			}
+			if got := routers[i].Entry(dst, port).Route(src); got != want {
+				t.Errorf("plan %d: Entry(%v, %d).Route(%v) = %v, plan %v", i, dst, port, src, got, want)
+			}
+		}
 	})
 }

@@ -31,7 +31,7 @@ import (
 // the number of entry points: the seed's MX rotation gives each of its
 // halves one label shared by every MX. (A plan whose destinations need
 // more than [cidr.MaxLabel] label combinations gets one table per
-// destination.) Its size is the table's and 128 KiB per destination.
+// destination.) Its size is the table's and 64 KiB per destination.
 type Router struct {
 	dests []dest // IPv6, IPv4, IPv4-mapped
 	n     int    // distinct destinations, dests[:n]

@@ -158,3 +158,42 @@ func TestRouterDecisionBounds(t *testing.T) {
 		}
 	}
 }
+
+// TestRouterManyRules: rules past what a destination's one-byte index
+// can name (fastSlow-2) are found through the table, with and without a
+// source condition, as are hash chains.
+func TestRouterManyRules(t *testing.T) {
+	p := &Plan{}
+	mx := netip.MustParseAddr("203.0.113.1")
+	to := netip.MustParseAddrPort("10.0.0.1:25")
+	for i := range 300 {
+		r := Rule{Name: fmt.Sprintf("r%d", i), Family: 4, DstAddr: mx, DstPort: uint16(1000 + i), Target: "a", To: to}
+		if i%2 == 1 {
+			r.Src = netipx.MustParseIPRange("10.0.0.0-10.255.255.255")
+		}
+		p.Rules = append(p.Rules, r)
+	}
+	// Port 1299's second rule catches what its first (odd: 10/8 only)
+	// does not; port 1298's only rule is number 298.
+	p.Rules = append(p.Rules, Rule{Name: "rest", Family: 4, DstAddr: mx, DstPort: 1299, Target: "b", To: to})
+	rt, err := p.Router()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srcs := []string{"10.1.2.3", "11.1.2.3", "9.255.255.255", "::ffff:10.0.0.1", "2001:db8::1"}
+	for _, port := range []uint16{1000, 1001, 1253, 1254, 1255, 1298, 1299, 1300} {
+		for _, s := range srcs {
+			src := netip.MustParseAddr(s)
+			want := p.Route(src, mx, port)
+			if got := rt.Route(src, mx, port); got != want {
+				t.Errorf("Route(%v, port %d) = %v, plan %v", src, port, got, want)
+			}
+			if got := rt.Entry(mx, port).Rule(src); got != want.Rule() {
+				t.Errorf("Entry(port %d).Rule(%v) = %d, plan %d", port, src, got, want.Rule())
+			}
+		}
+	}
+	if d := p.Route(netip.MustParseAddr("11.1.2.3"), mx, 1298); d.Rule() != 298 {
+		t.Errorf("plan: port 1298 routed by %v, want rule 298", d)
+	}
+}
