@@ -32,7 +32,7 @@ func proxyHeaderLen(b []byte) (int, error) {
 		if len(b) < 16 {
 			return 0, nil
 		}
-		n := 16 + int(b[14])<<8 | int(b[15])
+		n := 16 + (int(b[14])<<8 | int(b[15]))
 		if len(b) < n {
 			return 0, nil
 		}
