@@ -34,6 +34,21 @@ func (e Engine) String() string {
 	return fmt.Sprintf("Engine(%d)", int(e))
 }
 
+// MarshalText returns the engine's name, as String does.
+func (e Engine) MarshalText() ([]byte, error) { return []byte(e.String()), nil }
+
+// UnmarshalText parses "auto", "goroutine" or "eventloop" (for flags and
+// configuration files: flag.TextVar).
+func (e *Engine) UnmarshalText(b []byte) error {
+	for _, x := range []Engine{EngineAuto, EngineGoroutine, EngineEventLoop} {
+		if string(b) == x.String() {
+			*e = x
+			return nil
+		}
+	}
+	return fmt.Errorf("splitter: unknown engine %q: want auto, goroutine or eventloop", b)
+}
+
 // resolve returns the engine e stands for on this system.
 func (e Engine) resolve() Engine {
 	if e == EngineAuto {
