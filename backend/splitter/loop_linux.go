@@ -439,7 +439,7 @@ const acceptBatch = 16
 func (ll *loopListener) event(uint32) {
 	lp := ll.lp
 	for range acceptBatch {
-		fd, sa, err := unix.Accept4(ll.l.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, peer, err := accept4(ll.l.fd)
 		if err != nil {
 			switch err {
 			case unix.EAGAIN, unix.EINTR, unix.ECONNABORTED:
@@ -458,7 +458,7 @@ func (ll *loopListener) event(uint32) {
 			return
 		}
 		ll.backoff = 0
-		lp.accept(fd, addrPort(sa), ll.l)
+		lp.accept(fd, peer, ll.l)
 	}
 }
 
