@@ -190,7 +190,7 @@ func (lp *loop) register(fd int, events uint32, h handler) error {
 	lp.gen++
 	lp.fds[fd] = fdEntry{gen: lp.gen, h: h}
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(lp.gen)}
-	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+	if err := sysEpollAdd(lp.epfd, fd, &ev); err != nil {
 		lp.fds[fd] = fdEntry{}
 		return err
 	}
@@ -204,7 +204,7 @@ func (lp *loop) closeFD(fd int) {
 	if fd < len(lp.fds) {
 		lp.fds[fd] = fdEntry{}
 	}
-	unix.Close(fd)
+	sysClose(fd)
 }
 
 // Timers: a binary heap of deadlines, checked after each epoll_wait, whose

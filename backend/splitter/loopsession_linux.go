@@ -233,7 +233,7 @@ func (ss *esession) readHeader() {
 		ss.reject(rejectProxyHeader, nil)
 	}
 	for {
-		n, err := unix.Read(ss.c.fd, lp.buf[:min(len(lp.buf), 16+1<<16-len(ss.hdr))])
+		n, err := sysRead(ss.c.fd, lp.buf[:min(len(lp.buf), 16+1<<16-len(ss.hdr))])
 		switch {
 		case err == unix.EAGAIN:
 			ss.c.readable = false
@@ -295,7 +295,7 @@ func (ss *esession) reject(why rejectReason, msg []byte) {
 	s.rejected[why].Add(1)
 	if msg != nil {
 		// One try: the socket is new, its send buffer empty.
-		unix.SendmsgN(ss.c.fd, msg, nil, nil, unix.MSG_NOSIGNAL)
+		sysSend(ss.c.fd, msg)
 	}
 	if why != rejectMaxConns && why != rejectPerSource {
 		s.log.Info("splitter: refused", "src", ss.src, "entry", ss.entry, "reason", rejectNames[why])
@@ -379,29 +379,32 @@ func (ss *esession) tryNext() {
 // dial starts a non-blocking connect to t; false if it failed at once.
 func (ss *esession) dial(t *target) bool {
 	lp := ss.lp
-	sa, family := sockaddr(t.addr)
-	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	family := unix.AF_INET6
+	if t.addr.Addr().Is4() || t.addr.Addr().Is4In6() {
+		family = unix.AF_INET
+	}
+	fd, err := sysSocket(family)
 	if err != nil {
 		ss.dialFailed(t, fmt.Errorf("dial tcp %v: socket: %w", t.addr, err))
 		return false
 	}
-	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
-		unix.Close(fd)
+	if err := sysSetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		sysClose(fd)
 		ss.dialFailed(t, fmt.Errorf("dial tcp %v: setsockopt: %w", t.addr, err))
 		return false
 	}
 	if ss.lp.s.opts.IdleTimeout < 0 {
 		setKeepAlive(fd)
 	}
-	err = unix.Connect(fd, sa)
+	err = sysConnect(fd, t.addr)
 	if err != nil && err != unix.EINPROGRESS {
-		unix.Close(fd)
+		sysClose(fd)
 		ss.dialFailed(t, fmt.Errorf("dial tcp %v: connect: %w", t.addr, err))
 		return false
 	}
 	ss.sv = ep{ss: ss, fd: fd, registered: true}
 	if err := lp.register(fd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, &ss.sv); err != nil {
-		unix.Close(fd)
+		sysClose(fd)
 		ss.sv = ep{ss: ss, fd: -1}
 		ss.dialFailed(t, fmt.Errorf("dial tcp %v: epoll_ctl: %w", t.addr, err))
 		return false
@@ -413,11 +416,7 @@ func (ss *esession) dial(t *target) bool {
 
 // connected runs when the target's socket turns writable (or fails).
 func (ss *esession) connected() {
-	errno, err := unix.GetsockoptInt(ss.sv.fd, unix.SOL_SOCKET, unix.SO_ERROR)
-	if err == nil && errno != 0 {
-		err = unix.Errno(errno)
-	}
-	if err != nil {
+	if err := sysSoError(ss.sv.fd); err != nil {
 		ss.lp.closeFD(ss.sv.fd)
 		ss.sv = ep{ss: ss, fd: -1}
 		ss.lp.stopTimer(&ss.tm)
@@ -520,7 +519,7 @@ func (ss *esession) move(d *direction) error {
 			if !d.to.writable {
 				return nil
 			}
-			n, err := unix.SendmsgN(d.to.fd, d.pend, nil, nil, unix.MSG_NOSIGNAL)
+			n, err := sysSend(d.to.fd, d.pend)
 			if err != nil && err != unix.EAGAIN {
 				return err
 			}
@@ -536,7 +535,7 @@ func (ss *esession) move(d *direction) error {
 			if !d.to.writable {
 				return nil
 			}
-			n, err := unix.Splice(d.pipe.r, nil, d.to.fd, nil, d.inPipe, spliceFlags)
+			n, err := sysSplice(d.pipe.r, d.to.fd, d.inPipe)
 			if err == unix.EAGAIN {
 				d.to.writable = false
 				return nil
@@ -544,8 +543,8 @@ func (ss *esession) move(d *direction) error {
 			if err != nil {
 				return err
 			}
-			d.n += n
-			d.inPipe -= int(n)
+			d.n += int64(n)
+			d.inPipe -= n
 			ss.lastActive = lp.now
 			if d.inPipe > 0 {
 				continue // tried again: EAGAIN says when it is full
@@ -564,7 +563,7 @@ func (ss *esession) move(d *direction) error {
 			if other.done {
 				return errDone // the close that follows sends the FIN
 			}
-			if err := unix.Shutdown(d.to.fd, unix.SHUT_WR); err != nil {
+			if err := sysShutdownWrite(d.to.fd); err != nil {
 				return err
 			}
 			return nil
@@ -577,7 +576,7 @@ func (ss *esession) move(d *direction) error {
 			if err != nil {
 				return err
 			}
-			n, err := unix.Splice(d.from.fd, nil, p.w, nil, chunk, spliceFlags)
+			n, err := sysSplice(d.from.fd, p.w, chunk)
 			switch {
 			case err == unix.EAGAIN:
 				lp.putPipe(p)
@@ -596,11 +595,11 @@ func (ss *esession) move(d *direction) error {
 			}
 			// A short splice does not say the socket is drained (the
 			// pipe may be out of slots): read again until EAGAIN.
-			d.pipe, d.inPipe = p, int(n)
+			d.pipe, d.inPipe = p, n
 			ss.lastActive = lp.now
 			continue
 		}
-		n, err := unix.Read(d.from.fd, lp.buf)
+		n, err := sysRead(d.from.fd, lp.buf)
 		switch {
 		case err == unix.EAGAIN:
 			d.from.readable = false
@@ -628,7 +627,7 @@ func (ss *esession) move(d *direction) error {
 		}
 		w := 0
 		if d.to.writable {
-			w, err = unix.SendmsgN(d.to.fd, lp.buf[:n], nil, nil, unix.MSG_NOSIGNAL)
+			w, err = sysSend(d.to.fd, lp.buf[:n])
 			if err != nil && err != unix.EAGAIN {
 				return err
 			}

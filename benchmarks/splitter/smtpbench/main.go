@@ -255,6 +255,10 @@ stream {
 			_, err = waitReady(p.addr)
 			check(wrap(p.name, err))
 			ts = append(ts, time.Since(t0))
+			// Resident memory once settled: a splitter that answers
+			// while it is still returning its load's garbage to the OS
+			// (debug.FreeOSMemory) would otherwise be caught before.
+			time.Sleep(300 * time.Millisecond)
 			fullRSS[p.name] = rss(cmd.Process.Pid)
 			stop(cmd)
 		}
