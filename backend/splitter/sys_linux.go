@@ -156,3 +156,9 @@ func sysEpollAdd(epfd, fd int, ev *unix.EpollEvent) error {
 	_, err := sys6(unix.SYS_EPOLL_CTL, uintptr(epfd), unix.EPOLL_CTL_ADD, uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
 	return err
 }
+
+// epollPoll returns the events ready now, without waiting.
+func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
+	n, err := sys6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	return int(n), err
+}
