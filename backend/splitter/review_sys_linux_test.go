@@ -1,0 +1,107 @@
+//go:build linux
+
+package splitter
+
+// Adversarial review of the event-loop engine's raw system calls (s3-rev).
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// atDepth runs f with about n small frames on the stack, so that the
+// frames f calls land on either side of a stack-growth boundary as n
+// varies.
+//
+//go:noinline
+func atDepth(n int, f func()) {
+	var pad [4]uintptr
+	if n > 0 {
+		atDepth(n-1, f)
+	} else {
+		f()
+	}
+	_ = pad
+}
+
+// TestReviewSyscallPointerAcrossStackGrowth: BUG. sys6 (sys_linux.go) is
+// an ordinary Go function that takes pointers already converted to
+// uintptr: accept4, sysSoError, sysConnect, sysSetsockoptInt, sysEpollAdd
+// and getsockname-free callers pass uintptr(unsafe.Pointer(&local)) for
+// locals on their own stack. The unsafe.Pointer rules let that conversion
+// keep the object alive and in place only in the argument list of a call
+// to an assembly function (or one marked //go:uintptrkeepalive); sys6 is
+// neither and is not inlined, so when its prologue grows the goroutine's
+// stack, the stack is copied and the kernel writes the peer address (or
+// reads the sockaddr, the option value, the epoll event) at the old
+// stack's address. accept4 then returns the zero AddrPort: the event loop
+// decides the connection on an invalid source address (no_route 421 or a
+// wrong rule), and sysSoError reports a refused connect as a success.
+//
+// The test calls accept4 at every stack depth on fresh goroutines, so that
+// for some depths the growth happens exactly at sys6's prologue.
+func TestReviewSyscallPointerAcrossStackGrowth(t *testing.T) {
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lfd int
+	rc.Control(func(fd uintptr) { lfd = int(fd) })
+
+	bad := 0
+	const depths = 1500 // about 48 KiB of frames in 32-byte steps
+	deadline := time.Now().Add(20 * time.Second)
+	for d := 0; d < depths && time.Now().Before(deadline); d++ {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := c.LocalAddr().(*net.TCPAddr).AddrPort()
+		type res struct {
+			fd   int
+			peer netip.AddrPort
+			err  error
+		}
+		ch := make(chan res, 1)
+		go atDepth(d, func() {
+			for range 1000 { // the listener is non-blocking (net's)
+				fd, peer, err := accept4(lfd)
+				if err == unix.EAGAIN {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				ch <- res{fd, peer, err}
+				return
+			}
+			ch <- res{-1, netip.AddrPort{}, unix.EAGAIN}
+		})
+		r := <-ch
+		c.Close()
+		if r.err != nil {
+			t.Fatalf("depth %d: accept4: %v", d, r.err)
+		}
+		unix.Close(r.fd)
+		if unmap(r.peer) != want {
+			bad++
+			if bad <= 3 {
+				t.Errorf("depth %d: accept4 returned peer %v, want %v (the kernel wrote the address to a stack that had moved)", d, r.peer, want)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d of the accepts lost the peer's address", bad)
+	}
+}
+
+func unmap(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
