@@ -7,12 +7,18 @@ package splitter
 // that fail show a bug of the event loop, described at the test.
 
 import (
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/geosteer/geosteer/steer"
 	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/sys/unix"
 )
 
 // pauseLoops holds every event loop of s (none for the goroutine engine)
@@ -106,4 +112,227 @@ func testReviewHeaderThenBurst(t *testing.T, eng Engine) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("target never finished")
 	}
+}
+
+// openFDs counts the process's open file descriptors by kind ("socket",
+// "pipe", "anon_inode:[eventpoll]", ...).
+func openFDs(t *testing.T) map[string]int {
+	t.Helper()
+	es, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	m := map[string]int{}
+	for _, e := range es {
+		l, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil {
+			continue // the directory's own fd, closed by now
+		}
+		if i := strings.IndexByte(l, ':'); i > 0 && !strings.HasPrefix(l, "anon_inode") {
+			l = l[:i]
+		}
+		m[l]++
+	}
+	return m
+}
+
+// fdGrowth returns the kinds of file descriptors more numerous now than in
+// base; Go's net package keeps a pool of splice pipes (the goroutine
+// engine's), so pipes are only counted for the event loop.
+func fdGrowth(t *testing.T, base map[string]int, eng Engine) map[string]int {
+	grown := map[string]int{}
+	for k, n := range openFDs(t) {
+		if k == "pipe" && eng == EngineGoroutine {
+			continue
+		}
+		if n > base[k] {
+			grown[k] = n - base[k]
+		}
+	}
+	return grown
+}
+
+// blackhole returns the address of a listener whose accept queue is full
+// and never drained, so that connects to it time out (SYNs dropped); its
+// cleanup closes it and the connections filling it.
+func blackhole(t *testing.T) netip.AddrPort {
+	t.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, _ := unix.Getsockname(fd)
+	ap := addrPort(sa)
+	var fill []net.Conn
+	for range 3 {
+		if c, err := net.DialTimeout("tcp", ap.String(), 200*time.Millisecond); err == nil {
+			fill = append(fill, c)
+		}
+	}
+	t.Cleanup(func() {
+		for _, c := range fill {
+			c.Close()
+		}
+		unix.Close(fd)
+	})
+	return ap
+}
+
+// scenarioResult is what a client saw in each scenario, and the counters.
+type scenarioResult struct {
+	seen  map[string]string
+	stats Stats
+}
+
+// TestReviewLeaksAndCounters runs every exit path of a session through
+// each engine: a relayed session, 421s for max_conns, max_per_source,
+// no_route and no_target (a refused target, and a dial timeout), a
+// failover away from a refused target, a trusted front's bad header and
+// header timeout, an idle timeout; then Close with sessions relaying,
+// tarpitted and mid-dial. Afterwards no file descriptor is left open
+// (/proc/self/fd), no connection is counted, no per-source bucket is held,
+// and both engines saw the same replies and counted the same.
+func TestReviewLeaksAndCounters(t *testing.T) {
+	var res []scenarioResult
+	for _, eng := range engines() {
+		t.Run(eng.String(), func(t *testing.T) { res = append(res, runLeakScenario(t, eng)) })
+	}
+	if len(res) == 2 {
+		for k, v := range res[0].seen {
+			if w := res[1].seen[k]; w != v {
+				t.Errorf("%s: goroutine engine's client saw %q, event loop's %q", k, v, w)
+			}
+		}
+		a, b := res[0].stats, res[1].stats
+		a.Accepted, b.Accepted = 0, 0
+		if fmt.Sprint(a.Rejected, a.Timeouts, a.Rules) != fmt.Sprint(b.Rejected, b.Timeouts, b.Rules) {
+			t.Errorf("counters differ:\ngoroutine %v %v %v\neventloop %v %v %v", a.Rejected, a.Timeouts, a.Rules, b.Rejected, b.Timeouts, b.Rules)
+		}
+		var ta, tb []string
+		for _, x := range a.Targets {
+			ta = append(ta, fmt.Sprint(x.Target, x.Conns, x.DialFailures, x.BytesIn, x.BytesOut))
+		}
+		for _, x := range b.Targets {
+			tb = append(tb, fmt.Sprint(x.Target, x.Conns, x.DialFailures, x.BytesIn, x.BytesOut))
+		}
+		if fmt.Sprint(ta) != fmt.Sprint(tb) {
+			t.Errorf("target counters differ:\ngoroutine %v\neventloop %v", ta, tb)
+		}
+	}
+}
+
+func runLeakScenario(t *testing.T, eng Engine) scenarioResult {
+	a, b, _ := newSinks(t, false)
+	dead := func() netip.AddrPort { // a port nothing listens on
+		ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().(*net.TCPAddr).AddrPort()
+	}()
+	hole := blackhole(t)
+	r := func(name string, ep netip.AddrPort, src, target string, to netip.AddrPort) steer.Rule {
+		return steer.Rule{Name: name, Family: 4, DstAddr: ep.Addr(), DstPort: 25, Src: mustRange(src), Target: target, To: to}
+	}
+	p := &steer.Plan{Rules: []steer.Rule{
+		r("ok", mx1, "127.1.0.0-127.1.255.255", "a", a.Addr),
+		r("refused", mx1, "127.2.0.0-127.2.255.255", "dead", dead),
+		r("fails-over", mx1, "127.3.0.0-127.3.255.255", "dead", dead),
+		r("hole", mx1, "127.4.0.0-127.4.255.255", "hole", hole),
+		r("tarpit", mx1, "127.5.0.0-127.5.255.255", "b", b.Addr),
+		r("front", mx1, "127.0.0.1-127.0.0.1", "a", a.Addr),
+		r("other-mx", mx2, "127.3.0.0-127.3.255.255", "b", b.Addr),
+	}}
+	base := openFDs(t)
+	s := start(t, p, Options{Engine: eng, MaxConns: 6, MaxConnsPerSource: 2, DialTimeout: 200 * time.Millisecond,
+		IdleTimeout: 400 * time.Millisecond, HeaderTimeout: 200 * time.Millisecond,
+		TrustedFronts: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Tarpit:        map[string]time.Duration{"b": 150 * time.Millisecond}})
+	var open []*smtpConn
+	seen := map[string]string{}
+	try := func(what string, src string, write string) *smtpConn {
+		c, err := dialErr(s, netip.MustParseAddr(src), mx1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.t = t
+		open = append(open, c)
+		if write != "" {
+			io.WriteString(c.c, write)
+		}
+		l := c.line()
+		if i := strings.IndexByte(l, '='); i > 0 {
+			l = l[:i]
+		}
+		seen[what] = l
+		return c
+	}
+	ok := try("relayed", "127.1.0.1", "")
+	ok.cmd("QUIT")
+	try("no_target refused", "127.2.0.1", "")
+	try("failover", "127.3.0.1", "").cmd("QUIT")
+	try("no_target dial timeout", "127.4.0.1", "")
+	try("tarpit", "127.5.0.1", "").cmd("QUIT")
+	try("no_route", "127.9.0.1", "")
+	try("bad header", "127.0.0.1", "EHLO x\r\n")
+	try("header timeout", "127.0.0.1", "PROXY TCP4 ")
+	try("idle", "127.1.0.2", "")
+	if l := open[len(open)-1].line(); l != "" {
+		t.Errorf("idle session: %q", l)
+	}
+	// Per source: two held from 127.1.7.0/24, the third refused.
+	h1, h2 := try("held 1", "127.1.7.1", ""), try("held 2", "127.1.7.2", "")
+	try("max_per_source", "127.1.7.3", "")
+	h1.cmd("QUIT")
+	h2.cmd("QUIT")
+	waitFor(t, 5*time.Second, "sessions to end", func() bool { return s.Stats().Active == 0 })
+	// Max conns: six held (two of them mid-dial to the black hole, two
+	// tarpitted), the seventh refused.
+	var held []*smtpConn
+	for i := range 2 {
+		held = append(held, try(fmt.Sprint("relaying ", i), fmt.Sprintf("127.1.%d.1", 20+i), ""))
+	}
+	for i := range 2 {
+		c, _ := dialErr(s, netip.MustParseAddr(fmt.Sprintf("127.4.%d.1", 20+i)), mx1)
+		open = append(open, c)
+		c2, _ := dialErr(s, netip.MustParseAddr(fmt.Sprintf("127.5.%d.1", 20+i)), mx1)
+		open = append(open, c2)
+	}
+	waitFor(t, 5*time.Second, "six sessions", func() bool { return s.Stats().Active == 6 })
+	try("max_conns", "127.1.30.1", "")
+	_ = held
+	st := s.Stats() // compared between the engines
+	s.Close()       // mid-relay, mid-dial and tarpitted sessions
+	after := s.Stats()
+	t.Logf("counted by Close: rejected %v, targets %v", after.Rejected, after.Targets)
+	if after.Active != 0 {
+		t.Errorf("%d connections counted after Close", after.Active)
+	}
+	for i := range s.srcLimit.buckets {
+		if n := s.srcLimit.buckets[i].Load(); n != 0 {
+			t.Errorf("per-source bucket %d holds %d after Close", i, n)
+		}
+	}
+	for _, c := range open {
+		if c != nil {
+			c.c.Close()
+		}
+	}
+	var grown map[string]int
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if grown = fdGrowth(t, base, eng); len(grown) == 0 {
+			break
+		}
+	}
+	if len(grown) > 0 {
+		t.Errorf("file descriptors left open after Close: %v more than before New (%v)", grown, base)
+	}
+	return scenarioResult{seen, st}
 }
