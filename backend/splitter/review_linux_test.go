@@ -538,3 +538,94 @@ func testReviewServerResetWithData(t *testing.T, eng Engine) {
 		}
 	}
 }
+
+// TestReviewAcceptEMFILE: out of file descriptors, a listener backs off
+// (the event loop takes it out of its epoll set and re-arms it on a timer)
+// and serves the waiting client once descriptors are free again; nothing
+// is lost or counted twice.
+func TestReviewAcceptEMFILE(t *testing.T) { forEngines(t, testReviewAcceptEMFILE) }
+
+func testReviewAcceptEMFILE(t *testing.T, eng Engine) {
+	tb := newTestbed(t, Options{Engine: eng})
+	warm := dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
+	warm.line()
+	warm.cmd("QUIT")
+	warm.c.Close()
+	waitFor(t, 5*time.Second, "the warm-up session to end", func() bool { return tb.s.Stats().Active == 0 })
+
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		t.Skip(err)
+	}
+	// Fill every free number up to the highest open descriptor, so that
+	// the client's socket takes the next one and the splitter's accept
+	// finds none below the lowered limit.
+	var fill []int
+	defer func() {
+		for _, fd := range fill {
+			unix.Close(fd)
+		}
+	}()
+	maxFD := 0
+	es, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range es {
+		var n int
+		fmt.Sscan(e.Name(), &n)
+		maxFD = max(maxFD, n)
+	}
+	for range 10000 {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill = append(fill, fd)
+		if fd >= maxFD+1 {
+			break
+		}
+	}
+	low := lim
+	low.Cur = uint64(fill[len(fill)-1] + 2) // room for the client's socket only
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Skip(err)
+	}
+	restored := false
+	restore := func() {
+		if !restored {
+			restored = true
+			unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+		}
+	}
+	defer restore()
+	c, err := dialErr(tb.s, netip.MustParseAddr("127.1.0.2"), mx1)
+	if err != nil {
+		restore()
+		t.Fatal(err)
+	}
+	defer c.c.Close()
+	c.t = t
+	time.Sleep(100 * time.Millisecond) // accepts fail and back off
+	acc := tb.s.Stats().Accepted
+	restore()
+	for _, fd := range fill {
+		unix.Close(fd)
+	}
+	fill = nil
+	if acc != 1 {
+		t.Errorf("%d accepted while out of descriptors, want only the warm-up", acc)
+	}
+	c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if name, _, _ := parseBanner(c.line()); name != "a" {
+		t.Errorf("client waiting through the backoff reached %q, want a", name)
+	}
+	c.cmd("QUIT")
+	c.c.Close()
+	waitFor(t, 5*time.Second, "the session to end", func() bool { return tb.s.Stats().Active == 0 })
+	if st := tb.s.Stats(); st.Accepted != 2 {
+		t.Errorf("accepted %d, want 2", st.Accepted)
+	}
+	// The listener is armed again: another client is served at once.
+	c2 := dial(t, tb.s, netip.MustParseAddr("127.1.0.3"), mx1)
+	if name, _, _ := parseBanner(c2.line()); name != "a" {
+		t.Errorf("after the backoff: reached %q, want a", name)
+	}
+}
