@@ -105,3 +105,43 @@ func TestReviewSyscallPointerAcrossStackGrowth(t *testing.T) {
 func unmap(ap netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
+
+// TestReviewSoErrorAcrossStackGrowth: the same bug seen from connect: a
+// refused connect whose SO_ERROR is read by sysSoError at a stack-growth
+// boundary reads as success (the kernel wrote the errno to the old
+// stack), so connected() would relay to a dead socket instead of failing
+// over or answering 421.
+func TestReviewSoErrorAcrossStackGrowth(t *testing.T) {
+	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := ln.Addr().(*net.TCPAddr).AddrPort()
+	ln.Close() // refused from now on
+	bad := 0
+	deadline := time.Now().Add(20 * time.Second)
+	for d := 0; d < 1500 && time.Now().Before(deadline); d++ {
+		fd, err := sysSocket(unix.AF_INET)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sysConnect(fd, dead); err != nil && err != unix.EINPROGRESS {
+			unix.Close(fd)
+			continue // refused at once: nothing pending to read
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		unix.Poll(pfd, 1000)
+		ch := make(chan error, 1)
+		go atDepth(d, func() { ch <- sysSoError(fd) })
+		if err := <-ch; err == nil {
+			bad++
+			if bad <= 3 {
+				t.Errorf("depth %d: sysSoError = nil for a refused connect", d)
+			}
+		}
+		unix.Close(fd)
+	}
+	if bad > 0 {
+		t.Errorf("%d refused connects read as connected", bad)
+	}
+}
