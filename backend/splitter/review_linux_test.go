@@ -7,6 +7,7 @@ package splitter
 // that fail show a bug of the event loop, described at the test.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -627,5 +628,63 @@ func testReviewAcceptEMFILE(t *testing.T, eng Engine) {
 	c2 := dial(t, tb.s, netip.MustParseAddr("127.1.0.3"), mx1)
 	if name, _, _ := parseBanner(c2.line()); name != "a" {
 		t.Errorf("after the backoff: reached %q, want a", name)
+	}
+}
+
+// TestReviewShutdownDrainsPending: a graceful Shutdown lets sessions that
+// are still reading a trusted front's header, asleep in the tarpit, or
+// dialling a target that drops SYNs run to their end (relayed, relayed
+// after the tarpit, 421 at the dial timeout) and then returns nil.
+func TestReviewShutdownDrainsPending(t *testing.T) { forEngines(t, testReviewShutdownDrainsPending) }
+
+func testReviewShutdownDrainsPending(t *testing.T, eng Engine) {
+	a, b, _ := newSinks(t, false)
+	hole := blackhole(t)
+	r := func(name, src, target string, to netip.AddrPort) steer.Rule {
+		return steer.Rule{Name: name, Family: 4, DstAddr: mx1.Addr(), DstPort: 25, Src: mustRange(src), Target: target, To: to}
+	}
+	p := &steer.Plan{Rules: []steer.Rule{
+		r("ok", "127.1.0.0-127.1.255.255", "a", a.Addr),
+		r("tarpit", "127.5.0.0-127.5.255.255", "b", b.Addr),
+		r("hole", "127.4.0.0-127.4.255.255", "hole", hole),
+	}}
+	s := start(t, p, Options{Engine: eng, DialTimeout: 300 * time.Millisecond,
+		TrustedFronts: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")},
+		Tarpit:        map[string]time.Duration{"b": 200 * time.Millisecond}})
+	front := dial(t, s, netip.MustParseAddr("127.0.0.1"), mx1)
+	asleep := dial(t, s, netip.MustParseAddr("127.5.0.1"), mx1)
+	dialing := dial(t, s, netip.MustParseAddr("127.4.0.1"), mx1)
+	waitFor(t, 5*time.Second, "three sessions", func() bool { return s.Stats().Active == 3 })
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		done <- s.Shutdown(ctx)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	h, _ := proxyproto.HeaderProxyFromAddrs(2, &net.TCPAddr{IP: net.IPv4(127, 1, 0, 9), Port: 40000},
+		&net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 25}).Format()
+	front.c.Write(h)
+	if name, _, _ := parseBanner(front.line()); name != "a" { // routed on 127.1.0.9
+		t.Errorf("front during shutdown: %q", name)
+	}
+	if name, _, _ := parseBanner(asleep.line()); name != "b" {
+		t.Errorf("tarpitted during shutdown: %q", name)
+	}
+	if l := dialing.line(); !strings.HasPrefix(l, "421 4.4.1") {
+		t.Errorf("dialling a black hole during shutdown: %q, want 421", l)
+	}
+	for _, c := range []*smtpConn{front, asleep} {
+		c.cmd("QUIT")
+		c.c.Close()
+	}
+	dialing.c.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Shutdown did not return")
 	}
 }
