@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/geosteer/geosteer/backend/splitter/splittertest"
 	"github.com/geosteer/geosteer/steer"
 	proxyproto "github.com/pires/go-proxyproto"
 	"golang.org/x/sys/unix"
@@ -687,4 +688,68 @@ func testReviewShutdownDrainsPending(t *testing.T, eng Engine) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Shutdown did not return")
 	}
+}
+
+// linkLocal returns an IPv6 link-local address of an interface that is
+// up, with its zone, or skips.
+func linkLocal(t *testing.T) netip.Addr {
+	ifs, _ := net.Interfaces()
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		as, _ := ifc.Addrs()
+		for _, a := range as {
+			if p, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(p.IP); ok && ip.Is6() && ip.IsLinkLocalUnicast() {
+					return ip.WithZone(ifc.Name)
+				}
+			}
+		}
+	}
+	t.Skip("no IPv6 link-local address on an interface that is up")
+	return netip.Addr{}
+}
+
+// TestReviewLinkLocalZone: BUG (event loop). A target (or a Listen
+// override) on an IPv6 link-local address needs its zone (the interface):
+// the goroutine engine dials "[fe80::1%eth0]:25" with the zone as the
+// scope id; the event loop's sysConnect (sys_linux.go) and sockaddr
+// (loop_linux.go) build the sockaddr from As16() alone, scope id 0, and
+// the kernel refuses it (EINVAL), so every session of that target gets a
+// 421 and a Listen override on such an address fails in New.
+//
+// Fix: set sin6_scope_id from the zone (net.InterfaceByName, or
+// strconv.Atoi for a numeric zone) in both places, as net does.
+func TestReviewLinkLocalZone(t *testing.T) { forEngines(t, testReviewLinkLocalZone) }
+
+func testReviewLinkLocalZone(t *testing.T, eng Engine) {
+	ll := linkLocal(t)
+	sink, err := splittertest.NewSink("ll", netip.AddrPortFrom(ll, 0).String(), false)
+	if err != nil {
+		t.Skipf("cannot listen on %v: %v", ll, err)
+	}
+	t.Cleanup(func() { sink.Close() })
+	to := netip.AddrPortFrom(ll, sink.Addr.Port()) // the sink's Addr drops the zone
+	p := &steer.Plan{Rules: []steer.Rule{{Name: "ll", Family: 6, DstAddr: mx6.Addr(), DstPort: 25, Target: "ll", To: to}}}
+	s := start(t, p, Options{Engine: eng})
+	c, err := dialErr(s, netip.MustParseAddr("::1"), mx6)
+	if err != nil {
+		testenvSkipNoIPv6(t, err)
+		t.Fatal(err)
+	}
+	c.t = t
+	defer c.c.Close()
+	if name, _, _ := parseBanner(c.line()); name != "ll" {
+		t.Errorf("target %v: session did not reach it", to)
+	}
+	// The same address as the entry point's listening address.
+	p2 := &steer.Plan{Rules: []steer.Rule{{Name: "ll", Family: 6, DstAddr: mx6.Addr(), DstPort: 25, Target: "ll", To: to}}}
+	s2, err := New(p2, Options{Engine: eng, HealthInterval: -1, Logger: quietLogger(t),
+		Listen: map[netip.AddrPort]netip.AddrPort{mx6: netip.AddrPortFrom(ll, 0)}})
+	if err != nil {
+		t.Errorf("listening on %v: %v", ll, err)
+		return
+	}
+	s2.Close()
 }
