@@ -753,3 +753,43 @@ func testReviewLinkLocalZone(t *testing.T, eng Engine) {
 	}
 	s2.Close()
 }
+
+// TestReviewCloseMidSplice: Close while both directions are stuck with
+// bytes in their splice pipes (client and server write 16 MiB each and
+// read nothing) leaves no descriptor open: the pipes holding bytes and
+// the loop's spare pipes are closed.
+func TestReviewCloseMidSplice(t *testing.T) { forEngines(t, testReviewCloseMidSplice) }
+
+func testReviewCloseMidSplice(t *testing.T, eng Engine) {
+	const size = 16 << 20
+	base := openFDs(t)
+	stop := make(chan struct{})
+	s := rawTarget(t, eng, Options{}, func(c *net.TCPConn) {
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c.Write(make([]byte, size))
+		<-stop
+	})
+	c := dial(t, s, netip.Addr{}, mx1)
+	go func() {
+		c.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		c.c.Write(make([]byte, size))
+	}()
+	time.Sleep(300 * time.Millisecond) // buffers and pipes fill
+	if n := openFDs(t)["pipe"] - base["pipe"]; eng == EngineEventLoop && n < 4 {
+		t.Errorf("%d pipes open mid-transfer, want both directions splicing (4)", n)
+	}
+	s.Close()
+	close(stop)
+	c.c.Close()
+	if a := s.Stats().Active; a != 0 {
+		t.Errorf("%d active after Close", a)
+	}
+	var grown map[string]int
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		// rawTarget's listener is closed at cleanup: count it out.
+		if grown = fdGrowth(t, base, eng); len(grown) == 0 || (len(grown) == 1 && grown["socket"] == 1) {
+			return
+		}
+	}
+	t.Errorf("file descriptors left open after Close: %v more than before", grown)
+}
