@@ -28,19 +28,28 @@ func atDepth(n int, f func()) {
 	_ = pad
 }
 
-// TestReviewSyscallPointerAcrossStackGrowth: BUG. sys6 (sys_linux.go) is
-// an ordinary Go function that takes pointers already converted to
-// uintptr: accept4, sysSoError, sysConnect, sysSetsockoptInt, sysEpollAdd
-// and getsockname-free callers pass uintptr(unsafe.Pointer(&local)) for
-// locals on their own stack. The unsafe.Pointer rules let that conversion
-// keep the object alive and in place only in the argument list of a call
-// to an assembly function (or one marked //go:uintptrkeepalive); sys6 is
-// neither and is not inlined, so when its prologue grows the goroutine's
-// stack, the stack is copied and the kernel writes the peer address (or
-// reads the sockaddr, the option value, the epoll event) at the old
-// stack's address. accept4 then returns the zero AddrPort: the event loop
-// decides the connection on an invalid source address (no_route 421 or a
-// wrong rule), and sysSoError reports a refused connect as a success.
+// TestReviewSyscallPointerAcrossStackGrowth: BUG (event loop, unsafe
+// pointer lifetime). sys6 (sys_linux.go) is an ordinary Go function
+// taking pointers already converted to uintptr: accept4, sysSoError,
+// sysConnect, sysSetsockoptInt and sysEpollAdd pass
+// uintptr(unsafe.Pointer(&local)) for locals on their own stack. The
+// unsafe.Pointer rules keep such an object alive and in place only in the
+// argument list of a call to an assembly function (or one marked
+// //go:uintptrkeepalive); sys6 is neither and is not inlined, so when its
+// prologue grows the goroutine's stack, the stack is copied and the
+// kernel writes the peer address (or SO_ERROR's value) to, or reads the
+// sockaddr, option value or epoll event from, the old stack. accept4 then
+// returns the zero AddrPort: the event loop decides that connection on an
+// invalid source (a no_route 421, or the wrong rule for a plan that
+// matches it), and sysSoError reports a refused connect as connected (see
+// TestReviewSoErrorAcrossStackGrowth). The loop goroutine's stack is
+// shrunk by GC while it is parked and grows again on the next deep call,
+// so in production this hits at random.
+//
+// Fix: call unix.RawSyscall6 (assembly) directly in each wrapper, with the
+// uintptr(unsafe.Pointer(...)) conversions written in that call's argument
+// list; or, as a stopgap, mark sys6 //go:nosplit (verified: both tests
+// pass with it).
 //
 // The test calls accept4 at every stack depth on fresh goroutines, so that
 // for some depths the growth happens exactly at sys6's prologue.
