@@ -15,9 +15,12 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/geosteer/geosteer/backend"
 	"github.com/geosteer/geosteer/backend/splitter/splittertest"
 	"github.com/geosteer/geosteer/steer"
 	proxyproto "github.com/pires/go-proxyproto"
@@ -792,4 +795,70 @@ func testReviewCloseMidSplice(t *testing.T, eng Engine) {
 		}
 	}
 	t.Errorf("file descriptors left open after Close: %v more than before", grown)
+}
+
+// TestReviewApplyListenersUnderLoad: reloads that open and close another
+// entry point's listener (every loop takes it in and out of its epoll
+// set) while clients keep connecting to the entry point both plans share:
+// none of those is refused or left without a banner.
+func TestReviewApplyListenersUnderLoad(t *testing.T) {
+	forEngines(t, testReviewApplyListenersUnderLoad)
+}
+
+func testReviewApplyListenersUnderLoad(t *testing.T, eng Engine) {
+	a, b, strict := newSinks(t, false)
+	full := seedPlan(a.Addr, b.Addr, strict.Addr, netip.AddrPort{}, netip.AddrPort{})
+	one := &steer.Plan{Sets: full.Sets, Rules: full.Rules[:3]} // mx1 only
+	s := start(t, one, Options{Engine: eng, Listen: loopback(full)})
+	var stop atomic.Bool
+	var conns, bad atomic.Int64
+	var wg sync.WaitGroup
+	for w := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300 && !stop.Load(); i++ {
+				c, err := dialErr(s, netip.AddrFrom4([4]byte{127, 1, byte(w), 1}), mx1)
+				if err != nil {
+					t.Errorf("refused: %v", err)
+					bad.Add(1)
+					return
+				}
+				l, _ := c.r.ReadString('\n')
+				c.c.Close()
+				if name, _, _ := parseBanner(strings.TrimSpace(l)); name != "a" {
+					t.Errorf("connection %d: %q", i, l)
+					bad.Add(1)
+				}
+				conns.Add(1)
+			}
+		}()
+	}
+	for i := range 40 {
+		p := one
+		if i%2 == 0 {
+			p = full
+		}
+		if _, err := s.Apply(context.Background(), p, backend.ApplyOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 { // mx2 is served while it is in the plan
+			c, err := dialErr(s, netip.MustParseAddr("127.1.9.1"), mx2)
+			if err != nil {
+				t.Fatalf("mx2 just opened: %v", err)
+			}
+			c.t = t
+			if name, _, _ := parseBanner(c.line()); name != "b" {
+				t.Errorf("mx2 just opened: %q", name)
+			}
+			c.c.Close()
+		}
+		time.Sleep(3 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	if conns.Load() < 20 || bad.Load() > 0 {
+		t.Errorf("%d connections, %d bad", conns.Load(), bad.Load())
+	}
+	waitFor(t, 5*time.Second, "all sessions to end", func() bool { return s.Stats().Active == 0 })
 }
