@@ -862,3 +862,33 @@ func testReviewApplyListenersUnderLoad(t *testing.T, eng Engine) {
 	}
 	waitFor(t, 5*time.Second, "all sessions to end", func() bool { return s.Stats().Active == 0 })
 }
+
+// TestReviewPrimaryDialledTwice: BUG in BOTH engines (shared logic, not
+// the event loop's). With health checks on, a primary that was up when
+// the session started and refuses it is dialled twice in a row: the first
+// failure marks it down (dialFailed/dial call setUp(false)), and the last
+// step of the failover order ("the primary if it was down": next in
+// loopsession_linux.go, connect in conn.go) then reads up == false and
+// dials it again at once. Each such session counts two dial failures, and
+// with a target that drops SYNs the client waits two dial timeouts (10s
+// by default) for its 421 instead of one.
+//
+// Fix: decide "the primary was down" once, before the first dial (keep
+// primary.up.Load() from step 0), as conn.go's comment intends ("if every
+// candidate is [down], the primary is tried anyway").
+func TestReviewPrimaryDialledTwice(t *testing.T) { forEngines(t, testReviewPrimaryDialledTwice) }
+
+func testReviewPrimaryDialledTwice(t *testing.T, eng Engine) {
+	tb := newTestbed(t, Options{Engine: eng, HealthInterval: time.Hour})
+	waitFor(t, 5*time.Second, "the first health check of strict", func() bool { return tb.strict.Sessions.Load() > 0 })
+	tb.strict.Close()
+	c := dial(t, tb.s, netip.MustParseAddr("127.200.0.1"), mx1) // foreign: strict, no failover
+	if l := c.line(); !strings.HasPrefix(l, "421 4.4.1") {
+		t.Errorf("strict refusing: %q, want 421", l)
+	}
+	for _, ts := range tb.s.Stats().Targets {
+		if ts.Target == "strict" && ts.DialFailures != 1 {
+			t.Errorf("strict: %d dial failures for one session, want 1", ts.DialFailures)
+		}
+	}
+}
