@@ -909,3 +909,47 @@ func testReviewPrimaryDialledTwice(t *testing.T, eng Engine) {
 		}
 	}
 }
+
+// TestReviewNoCrossTalk: sessions that come and go fast (a third of the
+// clients reset right after writing, so descriptors are closed and reused
+// at once, in the loops' accepts and dials) never see each other's bytes:
+// each client gets back exactly the token it sent through an echo target.
+func TestReviewNoCrossTalk(t *testing.T) { forEngines(t, testReviewNoCrossTalk) }
+
+func testReviewNoCrossTalk(t *testing.T, eng Engine) {
+	s := rawTarget(t, eng, Options{}, func(c *net.TCPConn) { io.Copy(c, c) })
+	var wg sync.WaitGroup
+	var bad atomic.Int64
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				c, err := dialErr(s, netip.Addr{}, mx1)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				token := fmt.Sprintf("worker %d session %d\n", w, i)
+				io.WriteString(c.c, token)
+				if i%3 == 0 {
+					rst(c.c)
+					continue
+				}
+				got, err := c.r.ReadString('\n')
+				if got != token {
+					bad.Add(1)
+					t.Errorf("sent %q, got back %q (%v)", token, got, err)
+				}
+				c.c.CloseWrite()
+				if rest, _ := io.ReadAll(c.r); len(rest) > 0 {
+					bad.Add(1)
+					t.Errorf("%q: more bytes after the echo: %q", token, rest)
+				}
+				c.c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	waitFor(t, 5*time.Second, "all sessions to end", func() bool { return s.Stats().Active == 0 })
+}
