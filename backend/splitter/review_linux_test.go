@@ -953,3 +953,45 @@ func testReviewNoCrossTalk(t *testing.T, eng Engine) {
 	wg.Wait()
 	waitFor(t, 5*time.Second, "all sessions to end", func() bool { return s.Stats().Active == 0 })
 }
+
+// TestReviewConcurrentClose: Close, Close and a Shutdown with a short
+// deadline at once, with sessions relaying, tarpitted and reading a
+// trusted front's header, all return; nothing stays counted.
+func TestReviewConcurrentClose(t *testing.T) { forEngines(t, testReviewConcurrentClose) }
+
+func testReviewConcurrentClose(t *testing.T, eng Engine) {
+	tb := newTestbed(t, Options{Engine: eng, Tarpit: map[string]time.Duration{"strict": time.Hour},
+		TrustedFronts: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	relaying := dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
+	relaying.line()
+	dial(t, tb.s, netip.MustParseAddr("127.200.0.1"), mx1)                        // tarpitted
+	dial(t, tb.s, netip.MustParseAddr("127.0.0.1"), mx1).c.Write(proxySigV2[:10]) // header phase (v2: both engines wait)
+	waitFor(t, 5*time.Second, "three sessions", func() bool { return tb.s.Stats().Active == 3 })
+	var wg sync.WaitGroup
+	for i := range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i == 2 {
+				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+				defer cancel()
+				tb.s.Shutdown(ctx)
+				return
+			}
+			tb.s.Close()
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close and Shutdown did not all return")
+	}
+	if a := tb.s.Stats().Active; a != 0 {
+		t.Errorf("%d active after Close", a)
+	}
+	if l := relaying.line(); l != "" {
+		t.Errorf("relaying session still open: %q", l)
+	}
+}
