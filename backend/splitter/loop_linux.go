@@ -518,7 +518,7 @@ func sockaddr(ap netip.AddrPort) (unix.Sockaddr, int) {
 	if a := ap.Addr(); a.Is4() || a.Is4In6() {
 		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.Unmap().As4()}, unix.AF_INET
 	}
-	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}, unix.AF_INET6
+	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16(), ZoneId: zoneIndex(ap.Addr().Zone())}, unix.AF_INET6
 }
 
 func addrPort(sa unix.Sockaddr) netip.AddrPort {

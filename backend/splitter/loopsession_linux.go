@@ -31,6 +31,7 @@ type esession struct {
 	// passed on; nil when it sent none (or LOCAL).
 	hsrc, hdst net.Addr
 	hdr        []byte // a trusted front's header as it arrives; then the bytes after it
+	headLen    int    // the PROXY header's length, at the start of what goes to the target
 	bucket     int
 
 	st  *state
@@ -40,7 +41,11 @@ type esession struct {
 	tried    []*target
 	triedBuf [4]*target
 	step     int
-	ci       int // next index in st.entries
+	// primaryUp is whether the primary was up when the search began: a
+	// primary that was up was dialled first, so it is not dialled again
+	// as the last resort after that dial marked it down.
+	primaryUp bool
+	ci        int // next index in st.entries
 
 	c, sv      ep
 	dir        [2]direction // client to server (in), server to client (out)
@@ -70,7 +75,14 @@ type ep struct {
 	fd                 int
 	readable, writable bool
 	rdhup              bool // the peer's FIN has arrived (EPOLLRDHUP): a short read has reached EOF
-	registered         bool
+	// hup is set by EPOLLERR or EPOLLHUP (a reset): a short read does not
+	// say the end was clean, so reading goes on until the error or EOF.
+	hup bool
+	// urgent is set by EPOLLPRI: the peer sent TCP urgent data, and Linux
+	// stops every read at its mark (and splice cannot pass it), so a short
+	// read says nothing: read until EAGAIN, never splice.
+	urgent     bool
+	registered bool
 }
 
 // A direction moves bytes from one socket of a session to the other: with
@@ -123,7 +135,7 @@ func (ss *esession) registerClient() error {
 		return nil
 	}
 	ss.c.registered = true
-	return ss.lp.register(ss.c.fd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, &ss.c)
+	return ss.lp.register(ss.c.fd, unix.EPOLLIN|unix.EPOLLPRI|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, &ss.c)
 }
 
 // admit applies the per-source limit and the decision, then connects (at
@@ -152,10 +164,16 @@ func (ss *esession) admit() {
 }
 
 func (ss *esession) event(e *ep, ev uint32) {
-	if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+	if ev&unix.EPOLLRDHUP != 0 {
 		e.rdhup = true
 	}
-	if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+	if ev&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		e.hup = true
+	}
+	if ev&unix.EPOLLPRI != 0 {
+		e.urgent = true
+	}
+	if ev&(unix.EPOLLIN|unix.EPOLLPRI|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 		e.readable = true
 	}
 	if ev&(unix.EPOLLOUT|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
@@ -233,7 +251,8 @@ func (ss *esession) readHeader() {
 		ss.reject(rejectProxyHeader, nil)
 	}
 	for {
-		n, err := sysRead(ss.c.fd, lp.buf[:min(len(lp.buf), 16+1<<16-len(ss.hdr))])
+		want := min(len(lp.buf), 16+1<<16-len(ss.hdr))
+		n, err := sysRead(ss.c.fd, lp.buf[:want])
 		switch {
 		case err == unix.EAGAIN:
 			ss.c.readable = false
@@ -248,7 +267,7 @@ func (ss *esession) readHeader() {
 			return
 		}
 		ss.hdr = append(ss.hdr, lp.buf[:n]...)
-		if n < len(lp.buf) && !ss.c.rdhup {
+		if n < want && !ss.c.rdhup && !ss.c.hup && !ss.c.urgent {
 			ss.c.readable = false
 		}
 		hl, err := proxyHeaderLen(ss.hdr)
@@ -322,7 +341,7 @@ func (ss *esession) next() *target {
 	switch ss.step {
 	case 0:
 		ss.step = 1
-		if primary.up.Load() {
+		if ss.primaryUp = primary.up.Load(); ss.primaryUp {
 			return primary
 		}
 		fallthrough
@@ -352,7 +371,7 @@ func (ss *esession) next() *target {
 		fallthrough
 	case 2:
 		ss.step = 3
-		if !primary.up.Load() {
+		if !ss.primaryUp {
 			return primary
 		}
 	}
@@ -403,7 +422,7 @@ func (ss *esession) dial(t *target) bool {
 		return false
 	}
 	ss.sv = ep{ss: ss, fd: fd, registered: true}
-	if err := lp.register(fd, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, &ss.sv); err != nil {
+	if err := lp.register(fd, unix.EPOLLIN|unix.EPOLLPRI|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, &ss.sv); err != nil {
 		sysClose(fd)
 		ss.sv = ep{ss: ss, fd: -1}
 		ss.dialFailed(t, fmt.Errorf("dial tcp %v: epoll_ctl: %w", t.addr, err))
@@ -468,6 +487,7 @@ func (ss *esession) relay() {
 			return
 		}
 	}
+	ss.headLen = len(head) // not the client's bytes: BytesIn leaves it out
 	if head = append(head, ss.hdr...); len(head) > 0 {
 		ss.dir[0].pend = head
 	}
@@ -571,7 +591,7 @@ func (ss *esession) move(d *direction) error {
 		if !d.from.readable {
 			return nil
 		}
-		if d.splice {
+		if d.splice && !d.from.urgent {
 			p, err := lp.getPipe()
 			if err != nil {
 				return err
@@ -589,8 +609,11 @@ func (ss *esession) move(d *direction) error {
 				lp.putPipe(p)
 				return err
 			case n == 0:
+				// Not necessarily the end: splice stops at a mark of
+				// urgent data whose EPOLLPRI is not seen yet. A read
+				// tells, and passes the mark.
 				lp.putPipe(p)
-				d.eof = true
+				d.splice = false
 				continue
 			}
 			// A short splice does not say the socket is drained (the
@@ -616,13 +639,16 @@ func (ss *esession) move(d *direction) error {
 		if n < len(lp.buf) {
 			// A short read took all there was: with the peer's FIN
 			// already in (EPOLLRDHUP), that was the end; else the next
-			// bytes bring an edge.
-			if d.from.rdhup {
+			// bytes bring an edge. Not after a reset or urgent data,
+			// which end reads early: then read on until EAGAIN.
+			switch {
+			case d.from.hup || d.from.urgent:
+			case d.from.rdhup:
 				d.eof = true
-			} else {
+			default:
 				d.from.readable = false
 			}
-		} else {
+		} else if !d.from.urgent {
 			d.splice = true // a body: splice the rest
 		}
 		w := 0
@@ -664,7 +690,7 @@ func (ss *esession) finish(err error) {
 	}
 	if relayed {
 		rs := &ss.st.rules[ss.dec.Rule()]
-		in, out := uint64(ss.dir[0].n), uint64(ss.dir[1].n)
+		in, out := uint64(max(0, ss.dir[0].n-int64(ss.headLen))), uint64(ss.dir[1].n)
 		rs.stats.bytesIn.Add(in)
 		rs.stats.bytesOut.Add(out)
 		ss.t.bytesIn.Add(in)

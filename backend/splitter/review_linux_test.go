@@ -2,7 +2,7 @@
 
 package splitter
 
-// Adversarial review of the event-loop engine (s3-rev): scenarios run
+// Found in review of the event-loop engine (session 3): scenarios run
 // through both engines where that is meaningful; tests named TestReview*
 // that fail show a bug of the event loop, described at the test.
 
@@ -79,7 +79,7 @@ func countingTarget(t *testing.T, eng Engine, opts Options) (*Splitter, chan int
 	return s, got
 }
 
-// TestReviewHeaderThenBurst: BUG (event loop). A trusted front's header
+// TestReviewHeaderThenBurst: regression (event loop). A trusted front's header
 // arrives in two pieces, the second together with more than ~64 KiB of
 // early client bytes already queued when the loop reads. readHeader
 // (loopsession_linux.go) limits its read to 16+65535-len(hdr) bytes, less
@@ -91,7 +91,7 @@ func countingTarget(t *testing.T, eng Engine, opts Options) (*Splitter, chan int
 // 66,000 bytes and the session hangs until the idle timeout). The
 // goroutine engine relays all of them.
 //
-// Fix: clear readable only when n is less than what was asked
+// Fixed: clear readable only when n is less than what was asked
 // (the slice passed to sysRead), not less than len(lp.buf).
 func TestReviewHeaderThenBurst(t *testing.T) { forEngines(t, testReviewHeaderThenBurst) }
 
@@ -343,7 +343,7 @@ func runLeakScenario(t *testing.T, eng Engine) scenarioResult {
 	return scenarioResult{seen, st}
 }
 
-// TestReviewBytesInWithProxyHeader: BUG (event loop, metrics). With
+// TestReviewBytesInWithProxyHeader: regression (event loop, metrics). With
 // ProxyProtocol set, the event loop counts the PROXY header it sends the
 // target as bytes from the client: relay (loopsession_linux.go) queues
 // the header in dir[0].pend, and move adds every byte written from pend
@@ -353,7 +353,7 @@ func runLeakScenario(t *testing.T, eng Engine) scenarioResult {
 // So the same session counts 6 bytes ("QUIT\r\n") with one engine and 6
 // plus the header's length (44 for this v1 header) with the other.
 //
-// Fix: count the header out: e.g. keep its length in the session and
+// Fixed: count the header out: e.g. keep its length in the session and
 // subtract it in finish (the bytes a trusted front sent early are the
 // client's and may stay counted, though the goroutine engine does not
 // count those either).
@@ -500,7 +500,7 @@ func TestReviewCloseScenarios(t *testing.T) {
 	}
 }
 
-// TestReviewServerResetWithData: BUG (event loop). The target sends a
+// TestReviewServerResetWithData: regression (event loop). The target sends a
 // reply and resets the connection (SO_LINGER 0), and both reach the
 // splitter before its loop looks. event (loopsession_linux.go) sets
 // ep.rdhup for EPOLLERR and EPOLLHUP as well as EPOLLRDHUP, and move takes
@@ -512,7 +512,7 @@ func TestReviewCloseScenarios(t *testing.T) {
 // session at once (and so does the event loop when the reply and the
 // reset come in separate events: the outcome depends on timing).
 //
-// Fix: keep EPOLLERR apart from rdhup (e.g. an err flag) and, when it is
+// Fixed: keep EPOLLERR apart from rdhup (e.g. an err flag) and, when it is
 // set, read again after a short read: the next read returns the error.
 func TestReviewServerResetWithData(t *testing.T) { forEngines(t, testReviewServerResetWithData) }
 
@@ -714,7 +714,7 @@ func linkLocal(t *testing.T) netip.Addr {
 	return netip.Addr{}
 }
 
-// TestReviewLinkLocalZone: BUG (event loop). A target (or a Listen
+// TestReviewLinkLocalZone: regression (event loop). A target (or a Listen
 // override) on an IPv6 link-local address needs its zone (the interface):
 // the goroutine engine dials "[fe80::1%eth0]:25" with the zone as the
 // scope id; the event loop's sysConnect (sys_linux.go) and sockaddr
@@ -722,7 +722,7 @@ func linkLocal(t *testing.T) netip.Addr {
 // the kernel refuses it (EINVAL), so every session of that target gets a
 // 421 and a Listen override on such an address fails in New.
 //
-// Fix: set sin6_scope_id from the zone (net.InterfaceByName, or
+// Fixed: set sin6_scope_id from the zone (net.InterfaceByName, or
 // strconv.Atoi for a numeric zone) in both places, as net does.
 func TestReviewLinkLocalZone(t *testing.T) { forEngines(t, testReviewLinkLocalZone) }
 
@@ -880,7 +880,7 @@ func testReviewApplyListenersUnderLoad(t *testing.T, eng Engine) {
 	waitFor(t, 5*time.Second, "all sessions to end", func() bool { return s.Stats().Active == 0 })
 }
 
-// TestReviewPrimaryDialledTwice: BUG in BOTH engines (shared logic, not
+// TestReviewPrimaryDialledTwice: regression, both engines (shared logic, not
 // the event loop's). With health checks on, a primary that was up when
 // the session started and refuses it is dialled twice in a row: the first
 // failure marks it down (dialFailed/dial call setUp(false)), and the last
@@ -890,7 +890,7 @@ func testReviewApplyListenersUnderLoad(t *testing.T, eng Engine) {
 // with a target that drops SYNs the client waits two dial timeouts (10s
 // by default) for its 421 instead of one.
 //
-// Fix: decide "the primary was down" once, before the first dial (keep
+// Fixed: decide "the primary was down" once, before the first dial (keep
 // primary.up.Load() from step 0), as conn.go's comment intends ("if every
 // candidate is [down], the primary is tried anyway").
 func TestReviewPrimaryDialledTwice(t *testing.T) { forEngines(t, testReviewPrimaryDialledTwice) }

@@ -12,7 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestReviewUrgentThenFIN: BUG in BOTH engines (not the event loop's
+// TestReviewUrgentThenFIN: regression, both engines (not the event loop's
 // alone). A client sends "hello ", one byte of TCP urgent data (MSG_OOB),
 // "world\r\n" and its FIN, all queued before the splitter reads. Linux
 // stops every read at the urgent mark, and splice (tcp_read_sock) cannot
@@ -30,7 +30,7 @@ import (
 // so it is low severity; noted because the event loop's
 // one-short-read-means-drained rule is what makes it lose the bytes.
 //
-// Fix (event loop): after a short read, read again before concluding (one
+// Fixed (event loop: EPOLLPRI marks the socket, which is then read, never spliced, until EAGAIN; goroutine engine: SIOCATMARK when a splice ends). Suggested: after a short read, read again before concluding (one
 // more system call, only when rdhup is set, is enough for the EOF case),
 // or stop splicing and read past the mark when the socket is at it
 // (ioctl SIOCATMARK).

@@ -2,7 +2,7 @@
 
 package splitter
 
-// Adversarial review of the event-loop engine's raw system calls (s3-rev).
+// Found in review of the event-loop engine's raw system calls (session 3): regression tests.
 
 import (
 	"net"
@@ -28,7 +28,7 @@ func atDepth(n int, f func()) {
 	_ = pad
 }
 
-// TestReviewSyscallPointerAcrossStackGrowth: BUG (event loop, unsafe
+// TestReviewSyscallPointerAcrossStackGrowth: regression (event loop, unsafe
 // pointer lifetime). sys6 (sys_linux.go) is an ordinary Go function
 // taking pointers already converted to uintptr: accept4, sysSoError,
 // sysConnect, sysSetsockoptInt and sysEpollAdd pass
@@ -46,7 +46,7 @@ func atDepth(n int, f func()) {
 // shrunk by GC while it is parked and grows again on the next deep call,
 // so in production this hits at random.
 //
-// Fix: call unix.RawSyscall6 (assembly) directly in each wrapper, with the
+// Fixed: call unix.RawSyscall6 (assembly) directly in each wrapper, with the
 // uintptr(unsafe.Pointer(...)) conversions written in that call's argument
 // list; or, as a stopgap, mark sys6 //go:nosplit (verified: both tests
 // pass with it).

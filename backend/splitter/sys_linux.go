@@ -3,7 +3,9 @@
 package splitter
 
 import (
+	"net"
 	"net/netip"
+	"strconv"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -16,10 +18,10 @@ import (
 func accept4(fd int) (int, netip.AddrPort, error) {
 	var rsa unix.RawSockaddrAny
 	n := uint32(unix.SizeofSockaddrAny)
-	r, err := sys6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)),
+	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n)),
 		unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
-	if err != nil {
-		return -1, netip.AddrPort{}, err
+	if e != 0 {
+		return -1, netip.AddrPort{}, e
 	}
 	return int(r), rawAddrPort(&rsa), nil
 }
@@ -41,87 +43,80 @@ func rawAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
 }
 
 // System calls of the event loop. None of them blocks (the sockets and
-// pipes are non-blocking), so they may skip the runtime's system-call
-// bookkeeping (entersyscall, which also wakes sysmon): see rawSyscalls.
-
-// rawSyscalls selects RawSyscall for the loop's non-blocking calls. The
-// loop's goroutine is the only one doing the work, so a P handed off for
-// a call that returns in microseconds is only overhead: sysmon woken, the
-// P retaken, and taken back. Measured (benchmarks/README.md, "## splitter",
-// this session): 0.75 against 0.83 of the goroutine engine's CPU per
+// pipes are non-blocking), so they skip the runtime's system-call
+// bookkeeping (entersyscall, which also wakes sysmon): the loop's
+// goroutine is the only one doing the work, so a P handed off for a call
+// that returns in microseconds is only overhead — sysmon woken, the P
+// retaken, and taken back. Measured (benchmarks/README.md, "## splitter",
+// session 3): 0.75 against 0.83 of the goroutine engine's CPU per
 // connection in three interleaved pairs of runs. epoll_wait, which blocks,
-// stays a normal system call.
-const rawSyscalls = true
+// is not among them.
+//
+// Each wrapper calls unix.RawSyscall6 (assembly) itself, with every
+// uintptr(unsafe.Pointer(...)) conversion written in that call's argument
+// list: only there is the object kept alive and in place. Passed through
+// an ordinary Go function first, a pointer to a local goes stale when that
+// function's prologue grows (and so moves) the stack
+// (TestReviewSyscallPointerAcrossStackGrowth).
 
-func sys6(trap, a1, a2, a3, a4, a5, a6 uintptr) (uintptr, error) {
-	var r uintptr
-	var e unix.Errno
-	if rawSyscalls {
-		r, _, e = unix.RawSyscall6(trap, a1, a2, a3, a4, a5, a6)
-	} else {
-		r, _, e = unix.Syscall6(trap, a1, a2, a3, a4, a5, a6)
-	}
+func errnoErr(e unix.Errno) error {
 	if e != 0 {
-		return r, e
+		return e
 	}
-	return r, nil
-}
-
-func bufPtr(p []byte) uintptr {
-	if len(p) == 0 {
-		return 0
-	}
-	return uintptr(unsafe.Pointer(&p[0]))
+	return nil
 }
 
 func sysRead(fd int, p []byte) (int, error) {
-	n, err := sys6(unix.SYS_READ, uintptr(fd), bufPtr(p), uintptr(len(p)), 0, 0, 0)
-	if err != nil {
-		return 0, err
+	n, _, e := unix.RawSyscall6(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
 	}
 	return int(n), nil
 }
 
 // sysSend writes without raising SIGPIPE on a connection the peer reset.
 func sysSend(fd int, p []byte) (int, error) {
-	n, err := sys6(unix.SYS_SENDTO, uintptr(fd), bufPtr(p), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
-	if err != nil {
-		return 0, err
+	n, _, e := unix.RawSyscall6(unix.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), unix.MSG_NOSIGNAL, 0, 0)
+	if e != 0 {
+		return 0, e
 	}
 	return int(n), nil
 }
 
 func sysSplice(in, out, n int) (int, error) {
-	r, err := sys6(unix.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), spliceFlags)
-	if err != nil {
-		return 0, err
+	r, _, e := unix.RawSyscall6(unix.SYS_SPLICE, uintptr(in), 0, uintptr(out), 0, uintptr(n), spliceFlags)
+	if e != 0 {
+		return 0, e
 	}
 	return int(r), nil
 }
 
-func sysClose(fd int) { sys6(unix.SYS_CLOSE, uintptr(fd), 0, 0, 0, 0, 0) }
+func sysClose(fd int) { unix.RawSyscall6(unix.SYS_CLOSE, uintptr(fd), 0, 0, 0, 0, 0) }
 
 func sysShutdownWrite(fd int) error {
-	_, err := sys6(unix.SYS_SHUTDOWN, uintptr(fd), unix.SHUT_WR, 0, 0, 0, 0)
-	return err
+	_, _, e := unix.RawSyscall6(unix.SYS_SHUTDOWN, uintptr(fd), unix.SHUT_WR, 0, 0, 0, 0)
+	return errnoErr(e)
 }
 
 func sysSocket(family int) (int, error) {
-	fd, err := sys6(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0, 0, 0)
-	return int(fd), err
+	fd, _, e := unix.RawSyscall6(unix.SYS_SOCKET, uintptr(family), unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0, 0, 0)
+	if e != 0 {
+		return -1, e
+	}
+	return int(fd), nil
 }
 
 func sysSetsockoptInt(fd, level, opt, v int) error {
 	x := int32(v)
-	_, err := sys6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&x)), 4, 0)
-	return err
+	_, _, e := unix.RawSyscall6(unix.SYS_SETSOCKOPT, uintptr(fd), uintptr(level), uintptr(opt), uintptr(unsafe.Pointer(&x)), 4, 0)
+	return errnoErr(e)
 }
 
 func sysSoError(fd int) error {
 	var x int32
 	n := uint32(4)
-	if _, err := sys6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_ERROR, uintptr(unsafe.Pointer(&x)), uintptr(unsafe.Pointer(&n)), 0); err != nil {
-		return err
+	if _, _, e := unix.RawSyscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_ERROR, uintptr(unsafe.Pointer(&x)), uintptr(unsafe.Pointer(&n)), 0); e != 0 {
+		return e
 	}
 	if x != 0 {
 		return unix.Errno(x)
@@ -133,7 +128,7 @@ func sysSoError(fd int) error {
 func sysConnect(fd int, ap netip.AddrPort) error {
 	var rsa unix.RawSockaddrAny
 	var n uintptr
-	port := (*[2]byte)(unsafe.Pointer(new(uint16)))
+	var port *[2]byte
 	if a := ap.Addr(); a.Is4() || a.Is4In6() {
 		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&rsa))
 		sa.Family = unix.AF_INET
@@ -144,21 +139,40 @@ func sysConnect(fd int, ap netip.AddrPort) error {
 		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&rsa))
 		sa.Family = unix.AF_INET6
 		sa.Addr = a.As16()
+		sa.Scope_id = zoneIndex(a.Zone())
 		port = (*[2]byte)(unsafe.Pointer(&sa.Port))
 		n = unix.SizeofSockaddrInet6
 	}
 	port[0], port[1] = byte(ap.Port()>>8), byte(ap.Port())
-	_, err := sys6(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), n, 0, 0, 0)
-	return err
+	_, _, e := unix.RawSyscall6(unix.SYS_CONNECT, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), n, 0, 0, 0)
+	return errnoErr(e)
+}
+
+// zoneIndex is the interface index an IPv6 zone names (a link-local
+// target such as fe80::1%eth0), as net resolves it: a name, or a number.
+func zoneIndex(zone string) uint32 {
+	if zone == "" {
+		return 0
+	}
+	if ifi, err := net.InterfaceByName(zone); err == nil {
+		return uint32(ifi.Index)
+	}
+	if n, err := strconv.ParseUint(zone, 10, 32); err == nil {
+		return uint32(n)
+	}
+	return 0
 }
 
 func sysEpollAdd(epfd, fd int, ev *unix.EpollEvent) error {
-	_, err := sys6(unix.SYS_EPOLL_CTL, uintptr(epfd), unix.EPOLL_CTL_ADD, uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
-	return err
+	_, _, e := unix.RawSyscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), unix.EPOLL_CTL_ADD, uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	return errnoErr(e)
 }
 
 // epollPoll returns the events ready now, without waiting.
 func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
-	n, err := sys6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-	return int(n), err
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
 }
