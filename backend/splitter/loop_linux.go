@@ -55,7 +55,11 @@ type loop struct {
 	pipes     []pipe   // spare splice pipes
 	file      *os.File // epfd in Go's poller (waitInNetpoll); nil if epoll_wait blocks
 	rc        syscall.RawConn
-	deadline  time.Time // file's read deadline: the earliest timer
+	deadline  time.Time             // file's read deadline: the earliest timer
+	poll      func(fd uintptr) bool // pollOnce
+	events    []unix.EpollEvent
+	pollN     int
+	pollErr   error
 	sessions  map[*esession]struct{}
 	listeners map[*listener]*loopListener
 	exit      bool
@@ -113,6 +117,7 @@ func newLoop(s *Splitter) (*loop, error) {
 		return nil, fmt.Errorf("splitter: epoll fd: %w", err)
 	}
 	lp.file = os.NewFile(uintptr(epfd), "epoll")
+	lp.poll = lp.pollOnce
 	if lp.rc, err = lp.file.SyscallConn(); err != nil {
 		lp.file.Close()
 		unix.Close(evfd)
@@ -200,19 +205,23 @@ func (lp *loop) wait(events []unix.EpollEvent) (int, error) {
 		lp.file.SetReadDeadline(dl)
 		lp.deadline = dl
 	}
-	var n int
-	var werr error
-	err := lp.rc.Read(func(fd uintptr) bool {
-		n, werr = epollPoll(int(fd), events)
-		return n > 0 || werr != nil
-	})
+	lp.events = events
+	err := lp.rc.Read(lp.poll)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return 0, nil
 	}
-	if err == nil && werr != unix.EINTR {
-		err = werr
+	if err == nil && lp.pollErr != unix.EINTR {
+		err = lp.pollErr
 	}
-	return n, err
+	return lp.pollN, err
+}
+
+// pollOnce is the function RawConn.Read calls, as lp.poll: bound once
+// (in newLoop), since a closure per wait would be an allocation per
+// wake-up.
+func (lp *loop) pollOnce(fd uintptr) bool {
+	lp.pollN, lp.pollErr = epollPoll(int(fd), lp.events)
+	return lp.pollN > 0 || lp.pollErr != nil
 }
 
 func (lp *loop) commands() {
