@@ -21,12 +21,19 @@ import (
 func BenchmarkSession(b *testing.B) {
 	a, bs, strict := newSinks(b, false)
 	p := seedPlan(a.Addr, bs.Addr, strict.Addr, netip.AddrPort{}, netip.AddrPort{})
-	s := start(b, p, Options{Logger: slog.New(slog.DiscardHandler)})
-	to, _ := s.ListenAddr(mx1)
-	for _, bm := range []struct {
+	cases := []struct {
 		name string
 		addr netip.AddrPort
-	}{{"direct", a.Addr}, {"splitter", to}} {
+	}{{"direct", a.Addr}}
+	for _, e := range engines() {
+		s := start(b, p, Options{Engine: e, Logger: slog.New(slog.DiscardHandler)})
+		to, _ := s.ListenAddr(mx1)
+		cases = append(cases, struct {
+			name string
+			addr netip.AddrPort
+		}{"splitter-" + e.String(), to})
+	}
+	for _, bm := range cases {
 		b.Run(bm.name, func(b *testing.B) {
 			var n atomic.Uint32
 			cpu0 := cpuTime()

@@ -229,7 +229,11 @@ func (ss *session) forward() {
 // anyway (a check may lag a recovery).
 func (ss *session) connect(primary *target) (*target, *net.TCPConn) {
 	s := ss.s
-	if primary.up.Load() {
+	// Whether the primary was up at the start: one that was is dialled
+	// first and not again as the last resort after that dial marked it
+	// down.
+	primaryUp := primary.up.Load()
+	if primaryUp {
 		if c := ss.dial(primary); c != nil {
 			return primary, c
 		}
@@ -257,7 +261,7 @@ func (ss *session) connect(primary *target) (*target, *net.TCPConn) {
 			return t, c
 		}
 	}
-	if !primary.up.Load() {
+	if !primaryUp {
 		if c := ss.dial(primary); c != nil {
 			return primary, c
 		}
@@ -334,6 +338,28 @@ func (ss *session) pipe(dst, src *net.TCPConn, lr *io.LimitedReader) (int64, err
 		total += n
 		if n > 0 {
 			ss.lastActive.store(time.Now())
+		}
+		if err == nil {
+			if n < chunk && atUrgentMark(src) {
+				// Not the end: Linux's splice stops at a mark of TCP
+				// urgent data and returns 0. A read passes the mark.
+				var buf [512]byte
+				m, rerr := src.Read(buf[:])
+				if m > 0 {
+					ss.lastActive.store(time.Now())
+					w, werr := dst.Write(buf[:m])
+					total += int64(w)
+					if werr != nil {
+						err = werr
+					}
+				}
+				if err == nil && rerr == nil {
+					continue
+				}
+				if err == nil && rerr != io.EOF {
+					err = rerr
+				}
+			}
 		}
 		if err == nil {
 			if n < chunk { // EOF

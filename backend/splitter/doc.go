@@ -12,8 +12,25 @@
 // Per connection the work is: one atomic load of the current router, one
 // Route call (the compiled router is allocation-free; a *steer.Plan works
 // too), limits checked with atomic counters, then a dial with a timeout and a
-// two-way relay with half-close. The relay keeps both ends as *net.TCPConn
-// so that Linux moves the bytes with splice(2), never through user space.
+// two-way relay with half-close.
+//
+// # Engines
+//
+// Two engines do that work, with the same behaviour, options, counters and
+// logs ([Options.Engine]). On Linux the default is the event loop: one
+// goroutine per GOMAXPROCS, each waiting only for its own epoll set (which
+// it parks on in Go's poller, so that it shares the scheduler with the
+// program's other goroutines), with non-blocking sockets registered once, edge-triggered with EPOLLRDHUP (a
+// short read with the peer's FIN in is the end, with no read more to find
+// it), no getsockname or getpeername (accept4 and the listener say the
+// addresses), no EPOLL_CTL_DEL before a close, and timers (header, dial,
+// tarpit, idle, session) in a heap checked at each wait. Short messages move
+// with read and write through the loop's buffer; once a read fills it, that
+// direction splices through a pipe. Elsewhere, or with [EngineGoroutine],
+// connections are served by goroutines on the net package, and the relay's
+// io.Copy between *net.TCPConn splices on Linux. The event loop makes about
+// two thirds of the goroutine engine's system calls per connection and
+// costs a quarter less CPU (benchmarks/README.md, "## splitter").
 //
 // # Failover
 //
@@ -32,7 +49,8 @@
 // Connections over [Options.MaxConns], or over [Options.MaxConnsPerSource]
 // from one source prefix, connections that match no rule and connections no
 // target accepts get "421 4.7.0 …" and are closed. A session with no byte in
-// either direction for [Options.IdleTimeout] (checked in windows of a
-// quarter of it, so it ends between 1 and 1.25 times the timeout) or older
-// than [Options.SessionTimeout] is closed.
+// either direction for [Options.IdleTimeout] (the event loop closes it on
+// time; the goroutine engine checks in windows of a quarter of it, so it
+// ends between 1 and 1.25 times the timeout) or older than
+// [Options.SessionTimeout] is closed.
 package splitter

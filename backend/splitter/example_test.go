@@ -59,3 +59,23 @@ func ExampleNew() {
 	// 127.0.0.5: 220 a ESMTP client=127.0.0.5
 	// 127.200.0.5: 220 strict ESMTP client=127.200.0.5
 }
+
+// The engine is an option, and a text value for flags and configuration
+// files (examples/splitter: -engine goroutine). The zero value, auto, is
+// the event loop on Linux and goroutines elsewhere.
+func ExampleEngine() {
+	var e splitter.Engine
+	for _, name := range []string{"goroutine", "eventloop", "threads"} {
+		if err := e.UnmarshalText([]byte(name)); err != nil {
+			fmt.Println(err)
+			continue
+		}
+		fmt.Println(e)
+	}
+	fmt.Println(splitter.Options{}.Engine)
+	// Output:
+	// goroutine
+	// eventloop
+	// splitter: unknown engine "threads": want auto, goroutine or eventloop
+	// auto
+}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -213,3 +214,19 @@ type fakeResponse struct{ w io.Writer }
 func (f fakeResponse) Header() http.Header         { return http.Header{} }
 func (f fakeResponse) Write(b []byte) (int, error) { return f.w.Write(b) }
 func (f fakeResponse) WriteHeader(int)             {}
+
+// engines are the engines of this system, which every end-to-end test runs
+// against.
+func engines() []Engine {
+	if runtime.GOOS == "linux" {
+		return []Engine{EngineGoroutine, EngineEventLoop}
+	}
+	return []Engine{EngineGoroutine}
+}
+
+// forEngines runs f once per engine, as subtests named after it.
+func forEngines(t *testing.T, f func(t *testing.T, eng Engine)) {
+	for _, e := range engines() {
+		t.Run(e.String(), func(t *testing.T) { f(t, e) })
+	}
+}

@@ -76,6 +76,10 @@ type Options struct {
 	// HealthTimeout bounds one check. Default 5s.
 	HealthTimeout time.Duration
 
+	// Engine is how connections are served: [EngineAuto] (the zero value)
+	// picks the event loop on Linux and goroutines elsewhere.
+	Engine Engine
+
 	// Logger receives connection events (Debug), failovers, health changes
 	// and rejections (Info and Warn), and accept errors (Error). Nil means
 	// slog.Default().

@@ -45,6 +45,8 @@ type Splitter struct {
 	rejected                      [numRejects]atomic.Uint64
 	idleTimeouts, sessionTimeouts atomic.Uint64
 	dialer                        net.Dialer
+
+	el *eventLoops // the event-loop engine; nil for the goroutine engine
 }
 
 // state is one plan in force: immutable once published.
@@ -64,8 +66,10 @@ type ruleState struct {
 // A listener accepts the connections of one entry point.
 type listener struct {
 	entry netip.AddrPort
-	ln    *net.TCPListener
-	done  chan struct{} // closed when its accept loop has returned
+	addr  netip.AddrPort   // where it listens (the port picked, for port 0)
+	ln    *net.TCPListener // goroutine engine
+	fd    int              // event-loop engine
+	done  chan struct{}    // closed when no connection can come from it any more
 }
 
 // New starts a splitter enforcing p: it listens on every entry point of
@@ -74,6 +78,10 @@ type listener struct {
 // cannot be opened.
 func New(p *steer.Plan, opts Options) (*Splitter, error) {
 	opts = opts.withDefaults()
+	if opts.Engine < EngineAuto || opts.Engine > EngineEventLoop {
+		return nil, fmt.Errorf("splitter: unknown %v", opts.Engine)
+	}
+	opts.Engine = opts.Engine.resolve()
 	if opts.ProxyProtocol < 0 || opts.ProxyProtocol > 2 {
 		return nil, fmt.Errorf("splitter: PROXY protocol version %d: want 0, 1 or 2", opts.ProxyProtocol)
 	}
@@ -87,7 +95,17 @@ func New(p *steer.Plan, opts Options) (*Splitter, error) {
 		dialer:    net.Dialer{Timeout: opts.DialTimeout, KeepAlive: opts.keepAlive()},
 	}
 	s.conns.init()
+	if opts.Engine == EngineEventLoop {
+		var err error
+		if s.el, err = newEventLoops(s); err != nil {
+			return nil, err
+		}
+	}
 	if _, err := s.apply(p, false); err != nil {
+		if s.el != nil {
+			s.el.stop()
+			s.bg.Wait()
+		}
 		return nil, err
 	}
 	return s, nil
@@ -141,7 +159,7 @@ func (s *Splitter) apply(p *steer.Plan, dryRun bool) (backend.Report, error) {
 		l, err := s.listen(ep)
 		if err != nil {
 			for _, l := range opened {
-				l.ln.Close()
+				s.closeListener(l)
 				delete(s.listeners, l.entry)
 			}
 			return backend.Report{}, err
@@ -181,7 +199,7 @@ func (s *Splitter) apply(p *steer.Plan, dryRun bool) (backend.Report, error) {
 	// checks (their counters stay for Stats).
 	for ep, l := range s.listeners {
 		if !slices.Contains(entries, ep) {
-			l.ln.Close()
+			s.closeListener(l)
 			s.retired = append(s.retired, l.done)
 			delete(s.listeners, ep)
 		}
@@ -193,6 +211,10 @@ func (s *Splitter) apply(p *steer.Plan, dryRun bool) (backend.Report, error) {
 		}
 	}
 	for _, l := range opened {
+		if s.el != nil {
+			s.el.start(l)
+			continue
+		}
 		s.bg.Add(1)
 		go s.acceptLoop(l)
 	}
@@ -266,6 +288,9 @@ func (s *Splitter) listen(ep netip.AddrPort) (*listener, error) {
 	if o, ok := s.opts.Listen[ep]; ok {
 		local = o
 	}
+	if s.el != nil {
+		return s.el.listen(ep, local)
+	}
 	network := "tcp4"
 	if local.Addr().Is6() && !local.Addr().Is4In6() {
 		network = "tcp6"
@@ -275,7 +300,18 @@ func (s *Splitter) listen(ep netip.AddrPort) (*listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("splitter: entry point %v: %w", ep, err)
 	}
-	return &listener{entry: ep, ln: ln.(*net.TCPListener), done: make(chan struct{})}, nil
+	tl := ln.(*net.TCPListener)
+	return &listener{entry: ep, addr: tl.Addr().(*net.TCPAddr).AddrPort(), ln: tl, fd: -1, done: make(chan struct{})}, nil
+}
+
+// closeListener closes l; its done channel is closed once nothing accepts
+// on it any more.
+func (s *Splitter) closeListener(l *listener) {
+	if s.el != nil {
+		s.el.closeListener(l)
+		return
+	}
+	l.ln.Close()
 }
 
 // ListenAddr returns the local address the entry point is listened on
@@ -288,7 +324,7 @@ func (s *Splitter) ListenAddr(entry netip.AddrPort) (netip.AddrPort, bool) {
 	if l == nil {
 		return netip.AddrPort{}, false
 	}
-	return l.ln.Addr().(*net.TCPAddr).AddrPort(), true
+	return l.addr, true
 }
 
 // acceptLoop accepts until the listener is closed, backing off on errors
@@ -327,7 +363,7 @@ func (s *Splitter) Shutdown(ctx context.Context) error {
 	if !s.closed {
 		s.closed = true
 		for ep, l := range s.listeners {
-			l.ln.Close()
+			s.closeListener(l)
 			loops = append(loops, l.done)
 			delete(s.listeners, ep)
 		}
@@ -354,12 +390,20 @@ func (s *Splitter) Shutdown(ctx context.Context) error {
 		case <-drained:
 		case <-ctx.Done():
 			err = ctx.Err()
-			n := s.conns.closeAll(s)
+			var n int
+			if s.el != nil {
+				n = s.el.closeAll()
+			} else {
+				n = s.conns.closeAll(s)
+			}
 			if n > 0 {
 				s.log.Warn("splitter: shutdown deadline, closing connections", "open", n)
 			}
 			<-drained
 		}
+	}
+	if s.el != nil {
+		s.el.stop()
 	}
 	s.bg.Wait()
 	return err

@@ -26,10 +26,12 @@ import (
 // TestDifferential: hundreds of sources across 127.0.0.0/8, on both MX
 // entry points, each reach the sink Plan.Route names, and the sink sees
 // the source's own address through the PROXY header.
-func TestDifferential(t *testing.T) {
+func TestDifferential(t *testing.T) { forEngines(t, testDifferential) }
+
+func testDifferential(t *testing.T, eng Engine) {
 	for _, v := range []int{1, 2} {
 		t.Run(fmt.Sprintf("proxy-v%d", v), func(t *testing.T) {
-			tb := newTestbed(t, Options{ProxyProtocol: v})
+			tb := newTestbed(t, Options{Engine: eng, ProxyProtocol: v})
 			rng := rand.New(rand.NewPCG(1, uint64(v)))
 			var srcs []netip.Addr
 			for range 300 {
@@ -89,7 +91,9 @@ func TestDifferential(t *testing.T) {
 }
 
 // TestIPv6 routes ::1 on an IPv6 entry point.
-func TestIPv6(t *testing.T) {
+func TestIPv6(t *testing.T) { forEngines(t, testIPv6) }
+
+func testIPv6(t *testing.T, eng Engine) {
 	mk := func(name string) *splittertest.Sink {
 		s, err := splittertest.NewSink(name, "[::1]:0", true)
 		if err != nil {
@@ -101,7 +105,7 @@ func TestIPv6(t *testing.T) {
 	a, b, strict := newSinks(t, true)
 	a6, s6 := mk("a6"), mk("strict6")
 	p := seedPlan(a.Addr, b.Addr, strict.Addr, a6.Addr, s6.Addr)
-	s := start(t, p, Options{ProxyProtocol: 2})
+	s := start(t, p, Options{Engine: eng, ProxyProtocol: 2})
 	c := dial(t, s, netip.MustParseAddr("::1"), mx6)
 	name, client, ok := parseBanner(c.line())
 	if !ok || name != "a6" || client != "::1" {
@@ -117,7 +121,9 @@ func testenvSkipNoIPv6(t *testing.T, err error) {
 // TestProxyHeaderWire checks the header's bytes against the specification
 // (haproxy.org/download/2.9/doc/proxy-protocol.txt), parsed here by hand,
 // independently of the library that writes it.
-func TestProxyHeaderWire(t *testing.T) {
+func TestProxyHeaderWire(t *testing.T) { forEngines(t, testProxyHeaderWire) }
+
+func testProxyHeaderWire(t *testing.T, eng Engine) {
 	for _, v := range []int{1, 2} {
 		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
 			ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -127,7 +133,7 @@ func TestProxyHeaderWire(t *testing.T) {
 			defer ln.Close()
 			to := ln.Addr().(*net.TCPAddr).AddrPort()
 			p := &steer.Plan{Rules: []steer.Rule{{Name: "all", Family: 4, DstAddr: mx1.Addr(), DstPort: 25, Target: "raw", To: to}}}
-			s := start(t, p, Options{ProxyProtocol: v})
+			s := start(t, p, Options{Engine: eng, ProxyProtocol: v})
 			src := netip.MustParseAddr("127.9.8.7")
 			c := dial(t, s, src, mx1)
 			srv, err := ln.AcceptTCP()
@@ -198,8 +204,10 @@ func specHeader(r io.Reader, version int) (src, dst netip.AddrPort, err error) {
 // TestTrustedFront: a trusted front's header decides the route and is
 // passed on; an untrusted client's header is just bytes; a trusted front
 // without a header is closed.
-func TestTrustedFront(t *testing.T) {
-	tb := newTestbed(t, Options{ProxyProtocol: 2, TrustedFronts: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+func TestTrustedFront(t *testing.T) { forEngines(t, testTrustedFront) }
+
+func testTrustedFront(t *testing.T, eng Engine) {
+	tb := newTestbed(t, Options{Engine: eng, ProxyProtocol: 2, TrustedFronts: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
 	front := netip.MustParseAddr("127.0.0.1")
 	for _, v := range []byte{1, 2} {
 		c := dial(t, tb.s, front, mx1)
@@ -248,8 +256,10 @@ func TestTrustedFront(t *testing.T) {
 // TestFailover: with a down, a source it serves fails over to b, where
 // it would land on the other MX; a foreign source never fails over to a
 // lenient server and gets 421 when strict is down.
-func TestFailover(t *testing.T) {
-	tb := newTestbed(t, Options{ProxyProtocol: 1})
+func TestFailover(t *testing.T) { forEngines(t, testFailover) }
+
+func testFailover(t *testing.T, eng Engine) {
+	tb := newTestbed(t, Options{Engine: eng, ProxyProtocol: 1})
 	tb.a.Close()
 	c := dial(t, tb.s, netip.MustParseAddr("127.1.2.3"), mx1)
 	if name, _, _ := parseBanner(c.line()); name != "b" {
@@ -280,9 +290,11 @@ func TestFailover(t *testing.T) {
 
 // TestHealthCheck: a server that stops greeting is taken out (its
 // sources go straight to the failover target) and brought back.
-func TestHealthCheck(t *testing.T) {
+func TestHealthCheck(t *testing.T) { forEngines(t, testHealthCheck) }
+
+func testHealthCheck(t *testing.T, eng Engine) {
 	// PROXY v1 so that the checks must send a header the sinks accept.
-	tb := newTestbed(t, Options{ProxyProtocol: 1, HealthInterval: 20 * time.Millisecond, HealthTimeout: 100 * time.Millisecond})
+	tb := newTestbed(t, Options{Engine: eng, ProxyProtocol: 1, HealthInterval: 20 * time.Millisecond, HealthTimeout: 100 * time.Millisecond})
 	up := func(name string) bool {
 		for _, ts := range tb.s.Stats().Targets {
 			if ts.Target == name {
@@ -308,8 +320,10 @@ func TestHealthCheck(t *testing.T) {
 
 // TestReload swaps two plans 40 times under a steady stream of
 // connections: none may be refused or reach a server neither plan names.
-func TestReload(t *testing.T) {
-	tb := newTestbed(t, Options{})
+func TestReload(t *testing.T) { forEngines(t, testReload) }
+
+func testReload(t *testing.T, eng Engine) {
+	tb := newTestbed(t, Options{Engine: eng})
 	p1 := tb.plan
 	p2 := seedPlan(tb.b.Addr, tb.a.Addr, tb.strict.Addr, netip.AddrPort{}, netip.AddrPort{}) // a and b swapped
 	var stop atomic.Bool
@@ -360,11 +374,13 @@ func TestReload(t *testing.T) {
 
 // TestApplyEntryPoints: a reload that adds an entry point opens it and
 // one that drops it closes it; a dry run changes nothing.
-func TestApplyEntryPoints(t *testing.T) {
+func TestApplyEntryPoints(t *testing.T) { forEngines(t, testApplyEntryPoints) }
+
+func testApplyEntryPoints(t *testing.T, eng Engine) {
 	a, b, strict := newSinks(t, false)
 	full := seedPlan(a.Addr, b.Addr, strict.Addr, netip.AddrPort{}, netip.AddrPort{})
 	one := &steer.Plan{Sets: full.Sets, Rules: full.Rules[:3]} // mx1 only
-	s := start(t, one, Options{Listen: loopback(full)})
+	s := start(t, one, Options{Engine: eng, Listen: loopback(full)})
 	if _, ok := s.ListenAddr(mx2); ok {
 		t.Fatal("mx2 listened on before it is in the plan")
 	}
@@ -401,9 +417,11 @@ func TestApplyEntryPoints(t *testing.T) {
 }
 
 // TestLimits: over the caps, clients get 421.
-func TestLimits(t *testing.T) {
+func TestLimits(t *testing.T) { forEngines(t, testLimits) }
+
+func testLimits(t *testing.T, eng Engine) {
 	t.Run("max-conns", func(t *testing.T) {
-		tb := newTestbed(t, Options{MaxConns: 2})
+		tb := newTestbed(t, Options{Engine: eng, MaxConns: 2})
 		src := netip.MustParseAddr("127.1.0.1")
 		c1, c2 := dial(t, tb.s, src, mx1), dial(t, tb.s, src, mx1)
 		c1.line()
@@ -420,7 +438,7 @@ func TestLimits(t *testing.T) {
 		}
 	})
 	t.Run("per-source", func(t *testing.T) {
-		tb := newTestbed(t, Options{MaxConnsPerSource: 1})
+		tb := newTestbed(t, Options{Engine: eng, MaxConnsPerSource: 1})
 		c1 := dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
 		c1.line()
 		if l := dial(t, tb.s, netip.MustParseAddr("127.1.0.2"), mx1).line(); !strings.HasPrefix(l, "421 ") {
@@ -437,7 +455,7 @@ func TestLimits(t *testing.T) {
 		a, _, _ := newSinks(t, false)
 		p := &steer.Plan{Rules: []steer.Rule{{Name: "only", Family: 4, DstAddr: mx1.Addr(), DstPort: 25,
 			Src: mustRange("127.0.0.0-127.0.0.255"), Target: "a", To: a.Addr}}}
-		s := start(t, p, Options{})
+		s := start(t, p, Options{Engine: eng})
 		if l := dial(t, s, netip.MustParseAddr("127.5.0.1"), mx1).line(); !strings.HasPrefix(l, "421 4.3.0") {
 			t.Errorf("unmatched source: %q, want 421", l)
 		}
@@ -446,8 +464,10 @@ func TestLimits(t *testing.T) {
 
 // TestTimeouts: an idle client is cut off after the idle timeout, a
 // chatty one after the session timeout.
-func TestTimeouts(t *testing.T) {
-	tb := newTestbed(t, Options{IdleTimeout: 200 * time.Millisecond, SessionTimeout: 700 * time.Millisecond})
+func TestTimeouts(t *testing.T) { forEngines(t, testTimeouts) }
+
+func testTimeouts(t *testing.T, eng Engine) {
+	tb := newTestbed(t, Options{Engine: eng, IdleTimeout: 200 * time.Millisecond, SessionTimeout: 700 * time.Millisecond})
 	c := dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
 	c.line()
 	t0 := time.Now()
@@ -478,8 +498,10 @@ func TestTimeouts(t *testing.T) {
 // TestRelay sends a 10 MiB message through and checks it arrived intact,
 // and that a half-close reaches the server while its reply still comes
 // back.
-func TestRelay(t *testing.T) {
-	tb := newTestbed(t, Options{ProxyProtocol: 2})
+func TestRelay(t *testing.T) { forEngines(t, testRelay) }
+
+func testRelay(t *testing.T, eng Engine) {
+	tb := newTestbed(t, Options{Engine: eng, ProxyProtocol: 2})
 	c := dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
 	c.c.SetDeadline(time.Now().Add(60 * time.Second)) // 10 MiB under -race on a loaded machine
 	c.line()
@@ -530,7 +552,7 @@ func TestRelay(t *testing.T) {
 		fmt.Fprintf(c, "got %d\n", n)
 	}()
 	p := &steer.Plan{Rules: []steer.Rule{{Name: "eof", Family: 4, DstAddr: mx1.Addr(), DstPort: 25, Target: "eof", To: ln.Addr().(*net.TCPAddr).AddrPort()}}}
-	s := start(t, p, Options{})
+	s := start(t, p, Options{Engine: eng})
 	c = dial(t, s, netip.Addr{}, mx1)
 	io.WriteString(c.c, "hello")
 	c.c.CloseWrite()
@@ -541,8 +563,10 @@ func TestRelay(t *testing.T) {
 
 // TestShutdown: shutdown stops accepting, lets a session finish, and at
 // its deadline closes what is left.
-func TestShutdown(t *testing.T) {
-	tb := newTestbed(t, Options{})
+func TestShutdown(t *testing.T) { forEngines(t, testShutdown) }
+
+func testShutdown(t *testing.T, eng Engine) {
+	tb := newTestbed(t, Options{Engine: eng})
 	c := dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
 	c.line()
 	local, _ := tb.s.ListenAddr(mx1)
@@ -573,7 +597,7 @@ func TestShutdown(t *testing.T) {
 		t.Errorf("Shutdown after the session ended: %v", err)
 	}
 
-	tb = newTestbed(t, Options{Tarpit: map[string]time.Duration{"strict": time.Hour}})
+	tb = newTestbed(t, Options{Engine: eng, Tarpit: map[string]time.Duration{"strict": time.Hour}})
 	c = dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
 	c.line()
 	asleep := dial(t, tb.s, netip.MustParseAddr("127.200.0.1"), mx1)
@@ -595,9 +619,11 @@ func TestShutdown(t *testing.T) {
 }
 
 // TestTarpit: tarpitted clients wait, without a goroutine each.
-func TestTarpit(t *testing.T) {
+func TestTarpit(t *testing.T) { forEngines(t, testTarpit) }
+
+func testTarpit(t *testing.T, eng Engine) {
 	const n, delay = 200, 500 * time.Millisecond
-	tb := newTestbed(t, Options{Tarpit: map[string]time.Duration{"strict": delay}})
+	tb := newTestbed(t, Options{Engine: eng, Tarpit: map[string]time.Duration{"strict": delay}})
 	before := runtime.NumGoroutine()
 	cs := make([]*smtpConn, n)
 	t0 := time.Now()
@@ -641,8 +667,10 @@ func BenchmarkDecide(b *testing.B) {
 }
 
 // TestMetrics: counters reach expvar and the Prometheus text.
-func TestMetrics(t *testing.T) {
-	tb := newTestbed(t, Options{})
+func TestMetrics(t *testing.T) { forEngines(t, testMetrics) }
+
+func testMetrics(t *testing.T, eng Engine) {
+	tb := newTestbed(t, Options{Engine: eng})
 	c := dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
 	c.line()
 	c.cmd("QUIT")

@@ -4,7 +4,7 @@
 # at each end), divided by the connections it dialled (connect calls).
 # strace slows the proxy down; the counts per connection are what matters.
 # Usage: benchmarks/splitter/syscalls.sh PEER [CONC] [DURATION]
-# (PEER: haproxy, nginx, splitter or goproxy; default c=16 for 10s).
+# (PEER: haproxy, nginx, splitter, splitter-goroutine or goproxy; default c=16 for 10s).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 peer=${1:?usage: syscalls.sh PEER [CONC] [DURATION]}

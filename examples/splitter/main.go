@@ -13,7 +13,7 @@
 //	splitter -policy FILE [-db PATH] [-listen ENTRY=LOCAL ...] [-tarpit TARGET=DUR ...]
 //	         [-proxy 1|2] [-trusted PREFIX ...] [-max-conns N] [-max-per-source N]
 //	         [-idle DUR] [-session DUR] [-health DUR] [-drain DUR]
-//	         [-metrics ADDR:PORT] [-render] [-v]
+//	         [-metrics ADDR:PORT] [-engine auto|goroutine|eventloop] [-render] [-v]
 //
 // The policy is steer's YAML format (steer/testdata/seed.yaml is a
 // complete example); the splitter listens on its entry points' addresses
@@ -94,6 +94,8 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	health := fs.Duration("health", 10*time.Second, "health check interval (negative: none)")
 	metrics := fs.String("metrics", "", "serve /metrics (Prometheus) and /debug/vars (expvar) on `addr:port`")
 	drain := fs.Duration("drain", 30*time.Second, "how long shutdown waits for connections")
+	var engine splitter.Engine
+	fs.TextVar(&engine, "engine", splitter.EngineAuto, "how connections are served: auto, goroutine or eventloop (Linux)")
 	render := fs.Bool("render", false, "print the plan as the splitter would enforce it, and exit")
 	verbose := fs.Bool("v", false, "log every connection")
 	if err := fs.Parse(args); err != nil {
@@ -106,7 +108,7 @@ func run(ctx context.Context, args []string, hup <-chan os.Signal, stdout, stder
 	opts := splitter.Options{
 		Listen: map[netip.AddrPort]netip.AddrPort{}, Tarpit: map[string]time.Duration{}, ProxyProtocol: *proxy,
 		MaxConns: *maxConns, MaxConnsPerSource: *perSource, IdleTimeout: *idle, SessionTimeout: *session,
-		HealthInterval: *health,
+		HealthInterval: *health, Engine: engine,
 	}
 	for _, l := range listens {
 		e, loc, ok := strings.Cut(l, "=")

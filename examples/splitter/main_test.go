@@ -149,6 +149,7 @@ func TestErrors(t *testing.T) {
 		{"unknown -tarpit target", []string{"-policy", seed, "-db", sampleDB, "-render", "-tarpit", "strict=20s"}, "-tarpit strict: no rule", nil},
 		{"unknown -listen entry point", []string{"-policy", seed, "-db", sampleDB, "-render", "-listen", "203.0.113.1:587=127.0.0.1:2525"}, "-listen 203.0.113.1:587: the policy has no such entry point", nil},
 		{"bad -trusted", []string{"-policy", seed, "-trusted", "10.0.0.1"}, "-trusted", nil},
+		{"bad -engine", []string{"-policy", seed, "-engine", "threads"}, `unknown engine "threads"`, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errs bytes.Buffer

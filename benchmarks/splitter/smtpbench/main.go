@@ -1,7 +1,8 @@
 // Command smtpbench measures SMTP connection splitters side by side on
 // loopback: HAProxy (TCP mode, src ACL file), nginx's stream module (geo
-// map), geosteer's splitter (examples/splitter, GOMAXPROCS=1) and a direct
-// connection as the floor. See ../run.sh, which builds what it needs.
+// map), geosteer's splitter (examples/splitter, GOMAXPROCS=1; its event-loop
+// and goroutine engines as two peers) and a direct connection as the floor.
+// See ../run.sh, which builds what it needs.
 //
 //	smtpbench -list20k L -listfull F -splitter BIN [-trials 3] [-dur 3s]
 //	smtpbench -median RUN1 RUN2 RUN3   # cell-by-cell median of runs' tables
@@ -62,7 +63,7 @@ func main() {
 	splitterBin := flag.String("splitter", "", "examples/splitter binary")
 	trials := flag.Int("trials", 3, "trials per peer and concurrency")
 	dur := flag.Duration("dur", 3*time.Second, "duration of one trial")
-	only := flag.String("peers", "direct,haproxy,nginx,splitter,goproxy,socat", "the peers to run, comma-separated (for profiling one)")
+	only := flag.String("peers", "direct,haproxy,nginx,splitter,splitter-goroutine,goproxy,socat", "the peers to run, comma-separated (for profiling one)")
 	goproxyAddrs := flag.String("goproxy", "", "LISTEN=TARGET: run as the naive Go proxy reference (used by smtpbench itself)")
 	med := flag.Bool("median", false, "print the cell-by-cell median of the tables in the files named as arguments (runs of run.sh)")
 	concList := flag.String("conc", "1,16,128", "client concurrencies, comma-separated; empty for none")
@@ -167,13 +168,13 @@ stream {
 			return cmd, cmd.Start()
 		}
 	}
-	split := func(addr string) func(string) (*exec.Cmd, error) {
+	split := func(addr, engine string) func(string) (*exec.Cmd, error) {
 		return func(list string) (*exec.Cmd, error) {
 			policy, err := splitterPolicy(addr, a, b, strict, list)
 			if err != nil {
 				return nil, err
 			}
-			cmd := exec.Command(*splitterBin, "-policy", policy)
+			cmd := exec.Command(*splitterBin, "-policy", policy, "-engine", engine)
 			cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 			cmd.Stderr = os.Stderr
 			return cmd, cmd.Start()
@@ -204,7 +205,8 @@ stream {
 		{key: "direct", name: "direct (floor)", addr: a},
 		{key: "haproxy", name: "HAProxy " + version("haproxy", "-v"), addr: freePort()},
 		{key: "nginx", name: "nginx stream " + version("nginx", "-v"), addr: freePort()},
-		{key: "splitter", name: "geosteer splitter", addr: freePort()},
+		{key: "splitter", name: "geosteer splitter, event loop", addr: freePort()},
+		{key: "splitter-goroutine", name: "geosteer splitter, goroutines", addr: freePort()},
 		{key: "goproxy", name: "reference: naive Go proxy (io.Copy)", addr: freePort(), ref: true},
 		{key: "socat", name: "reference: socat " + version("socat", "-V"), addr: freePort(), ref: true, relayOnly: true},
 	}
@@ -215,7 +217,9 @@ stream {
 		case "nginx":
 			p.start = nginx(p.addr)
 		case "splitter":
-			p.start = split(p.addr)
+			p.start = split(p.addr, "eventloop")
+		case "splitter-goroutine":
+			p.start = split(p.addr, "goroutine")
 		case "goproxy":
 			p.start = goproxy(p.addr)
 		case "socat":
@@ -233,7 +237,7 @@ stream {
 		return !slices.Contains(want, p.key)
 	})
 	if len(peers) == 0 {
-		check(fmt.Errorf("-peers %q: want some of direct,haproxy,nginx,splitter,goproxy,socat", *only))
+		check(fmt.Errorf("-peers %q: want some of direct,haproxy,nginx,splitter,splitter-goroutine,goproxy,socat", *only))
 	}
 	procs := slices.DeleteFunc(slices.Clone(peers), func(p *peer) bool { return p.start == nil })
 	routers := slices.DeleteFunc(slices.Clone(procs), func(p *peer) bool { return p.ref })
@@ -251,6 +255,10 @@ stream {
 			_, err = waitReady(p.addr)
 			check(wrap(p.name, err))
 			ts = append(ts, time.Since(t0))
+			// Resident memory once settled: a splitter that answers
+			// while it is still returning its load's garbage to the OS
+			// (debug.FreeOSMemory) would otherwise be caught before.
+			time.Sleep(300 * time.Millisecond)
 			fullRSS[p.name] = rss(cmd.Process.Pid)
 			stop(cmd)
 		}
