@@ -257,7 +257,7 @@ func step6(w *[leaf6]uint64, x uint64, b, half, last uint) uint {
 //   - keys holds the leaves, the low 16 bits of each boundary, aligned to
 //     64 bytes.
 type bits4 struct {
-	top   []uint32 // 1<<16 entries, empty for the zero bits4
+	top   *[1 << 16]uint32 // nil for the zero bits4
 	nodes []uint32
 	keys  []uint16
 }
@@ -321,10 +321,11 @@ func b2u32(b bool) uint32 {
 	return 0
 }
 
-// compileBits4 compiles a canonical IPv4 range list.
-func compileBits4(rs []r4) (bits4, error) {
+// compileBits4 compiles a canonical IPv4 range list, with top as its top
+// level.
+func compileBits4(rs []r4, top *[1 << 16]uint32) (bits4, error) {
 	bs, in0 := boundaries(rs, max4)
-	t := bits4{top: make([]uint32, 1<<16), nodes: []uint32{0, 1 << 31}}
+	t := bits4{top: top, nodes: []uint32{0, 1 << 31}}
 	var leaves [][leaf4Keys]uint16
 	leaves = append(leaves, [leaf4Keys]uint16{}) // leaf 0, all padding
 	for i := range leaves[0] {
@@ -598,10 +599,12 @@ func (c chunk6) stride() int {
 	return budget
 }
 
-func compileBits6(rs []r6) (bits6, error) {
+// compileBits6 compiles a canonical IPv6 range list, with top as its top
+// level.
+func compileBits6(rs []r6, top *[1 << 16]uint32) (bits6, error) {
 	bs, in0, split := boundaries64(rs)
 	all, all0 := boundaries(rs, max6) // for wide leaves
-	t := bits6{top: new([1 << 16]uint32), mid: []uint32{0, 1}, low: []uint32{0, 1 << 31}}
+	t := bits6{top: top, mid: []uint32{0, 1}, low: []uint32{0, 1 << 31}}
 	leaves := [][leaf6Keys]uint64{{}}
 	for i := range leaves[0] {
 		leaves[0][i] = ^uint64(0)
