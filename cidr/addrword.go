@@ -47,6 +47,15 @@ func hi16(addr netip.Addr) uint16 {
 	return top16(addr)
 }
 
+// hi64 returns the high 64 bits of addr's 16-byte form.
+func hi64(addr netip.Addr) uint64 {
+	if addrWords {
+		return rawHi(addr)
+	}
+	b := addr.As16()
+	return binary.BigEndian.Uint64(b[:8])
+}
+
 // addrWordProbes are the addresses checkAddrWords compares both ways.
 var addrWordProbes = []string{
 	"0.0.0.0", "1.2.3.4", "255.255.255.255",

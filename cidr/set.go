@@ -84,7 +84,14 @@ func (s *Set) contains(addr netip.Addr) bool {
 		c += (uint(w[c&(leaf4Keys-1)]) - x) >> 63
 		return (n>>31^uint32(c))&1 == 1
 	}
-	return t.contains6(t.top6[hi16(addr)], addr)
+	if e := t.top6[hi16(addr)]; e != top6Slow {
+		in, wide := t.v6.contains(e, hi64(addr))
+		if wide == 0 {
+			return in
+		}
+		return t.containsWide(wide, addr)
+	}
+	return t.containsZero(addr)
 }
 
 // search is Contains for a set not compiled: a binary search.

@@ -493,17 +493,20 @@ type setTable struct {
 	v6r    []r6
 }
 
-// contains6 is the compiled Set.Contains's path for the /16s of IPv6 with
-// boundaries and, through ::/16, for IPv4-mapped and invalid addresses.
-func (t *setTable) contains6(e uint32, addr netip.Addr) bool {
-	if e == top6Slow {
-		if addr.Is4In6() {
-			return t.v4.contains(key4(addr))
-		}
-		return addr.Is6() && search6(t.v6r, key6(addr))
+// containsZero is the compiled Set.Contains's path for ::/16, where
+// IPv4-mapped and invalid addresses fall too: rare enough for a search.
+func (t *setTable) containsZero(addr netip.Addr) bool {
+	if addr.Is4In6() {
+		return t.v4.contains(key4(addr))
 	}
+	return addr.Is6() && search6(t.v6r, key6(addr))
+}
+
+// containsWide finishes the lookup of addr in the wide leaf of the low
+// entry n, or in the ranges when its /64 holds too many boundaries.
+func (t *setTable) containsWide(n uint32, addr netip.Addr) bool {
 	k := key6(addr)
-	in, slow := t.v6.contains(e, k)
+	in, slow := t.v6.containsWide(n, k)
 	if slow {
 		return search6(t.v6r, k)
 	}
