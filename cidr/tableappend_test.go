@@ -128,3 +128,54 @@ func TestTableAppenderErrors(t *testing.T) {
 		t.Errorf("zero TableAppender: %v, %v", tab, err)
 	}
 }
+
+// FuzzTableAppender decodes the input into labelled ranges, in the order
+// given, and checks a TableAppender's table against a TableBuilder's.
+func FuzzTableAppender(f *testing.F) {
+	f.Add([]byte{4, 10, 0, 0, 0, 10, 0, 0, 255, 1, 4, 10, 0, 1, 0, 10, 0, 1, 9, 2})
+	f.Add([]byte{4, 10, 0, 1, 0, 10, 0, 1, 9, 2, 4, 10, 0, 0, 0, 10, 0, 0, 255, 1})
+	f.Add([]byte{6, 0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 3})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var a TableAppender
+		var b TableBuilder
+		var pairs []pair
+		for len(data) > 0 && len(pairs) < 256 {
+			n := 4
+			if data[0]&1 == 0 {
+				n = 16
+			}
+			if len(data) < 1+2*n+1 {
+				break
+			}
+			lo, _ := netip.AddrFromSlice(data[1 : 1+n])
+			hi, _ := netip.AddrFromSlice(data[1+n : 1+2*n])
+			label := uint16(data[1+2*n]) % 8
+			data = data[2+2*n:]
+			if hi.Less(lo) {
+				lo, hi = hi, lo
+			}
+			r := netipx.IPRangeFrom(lo, hi)
+			a.Append(lo, hi, label)
+			b.AddRange(r, label)
+			for _, p := range r.Prefixes() {
+				pairs = append(pairs, pair{p, label})
+			}
+		}
+		got, err := a.Table()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := b.Table()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rnd := rand.New(rand.NewPCG(3, uint64(len(pairs))))
+		for _, x := range probes(rnd, pairs, 20) {
+			gl, gok := got.Lookup(x)
+			wl, wok := want.Lookup(x)
+			if gl != wl || gok != wok {
+				t.Fatalf("Lookup(%v) = %d, %v; TableBuilder %d, %v", x, gl, gok, wl, wok)
+			}
+		}
+	})
+}
