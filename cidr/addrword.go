@@ -6,8 +6,9 @@ import (
 	"unsafe"
 )
 
-// The one place this package reads a netip.Addr's internal words: the first
-// 16 bits of an IPv6 address, which index the top levels of the IPv6 tables.
+// The one place this package reads a netip.Addr's internal words: the high
+// 64 bits of an IPv6 address, whose first 16 index the top levels of the
+// IPv6 tables and which the compiled Set's IPv6 descent reads whole.
 //
 // Why: through the public API (As16) the compiler byte-swaps both words,
 // stores them to the stack and loads the bytes back, about ten instructions
@@ -21,7 +22,7 @@ import (
 // IPv4, IPv4-mapped and invalid addresses. That layout is not a promise of
 // net/netip, so init verifies it on addresses of every kind, zones
 // included, and a difference of any kind turns the unsafe read off for the
-// life of the process: hi16 then takes the public API. TestAddrWords runs
+// life of the process: hi16 and hi64 then take the public API. TestAddrWords runs
 // the tables both ways.
 
 // addrWords reports that netip.Addr was found laid out as described above.
