@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -229,6 +230,41 @@ func loadLookup(tb testing.TB) *lookupData {
 	return lookupD
 }
 
+// labelledRange is a network of the database as a range, with its label.
+type labelledRange struct {
+	r     netipx.IPRange
+	label uint16
+}
+
+// sortedRanges returns the networks as ranges in address order, IPv4 first,
+// as a walk over the database yields them.
+func sortedRanges(nets []dataset.Network, labels []uint16) []labelledRange {
+	out := make([]labelledRange, len(nets))
+	for i, n := range nets {
+		out[i] = labelledRange{netipx.RangeOfPrefix(n.Prefix), labels[i]}
+	}
+	slices.SortFunc(out, func(x, y labelledRange) int {
+		if c := cmp.Compare(x.r.From().BitLen(), y.r.From().BitLen()); c != 0 {
+			return c
+		}
+		return x.r.From().Compare(y.r.From())
+	})
+	return out
+}
+
+// appendTable builds a Table from sorted ranges with a TableAppender.
+func appendTable(rs []labelledRange) *cidr.Table {
+	var ta cidr.TableAppender
+	for _, r := range rs {
+		ta.Append(r.r.From(), r.r.To(), r.label)
+	}
+	t, err := ta.Table()
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
 // loadRanger builds cidranger, which takes seconds, only for the tests and
 // benchmarks that use it.
 func loadRanger(tb testing.TB) *lookupData {
@@ -282,6 +318,13 @@ func inAliases(a netip.Addr) bool {
 // 1,000,000 random addresses, 250,000 of each stream.
 func TestLookupAgrees(t *testing.T) {
 	d := loadRanger(t)
+	nets := dataset.Networks(t)
+	labels := make([]uint16, len(nets))
+	for i, n := range nets {
+		j, _ := slices.BinarySearch(d.countries, n.Country)
+		labels[i] = uint16(j)
+	}
+	appended := appendTable(sortedRanges(nets, labels))
 	str := streams(dataset.Networks(t), 2, 250_000)
 	n, skipped := 0, 0
 	for _, name := range streamNames {
@@ -305,6 +348,8 @@ func TestLookupAgrees(t *testing.T) {
 			}
 			l, ok := d.table.Lookup(a)
 			check("geosteer.Table", l, ok)
+			l, ok = appended.Lookup(a)
+			check("geosteer.TableAppender", l, ok)
 			l, ok = d.bartT.Lookup(a)
 			check("bart.Table", l, ok)
 			l, ok = d.bartF.Lookup(a)
@@ -515,6 +560,7 @@ func BenchmarkBuild(b *testing.B) {
 		labels[i] = uint16(j)
 	}
 	six := slices.Concat(dataset.Select(nets, 4, dataset.Six...), dataset.Select(nets, 6, dataset.Six...))
+	sorted := sortedRanges(nets, labels)
 	builds := []struct {
 		name string
 		fn   func() any
@@ -526,6 +572,9 @@ func BenchmarkBuild(b *testing.B) {
 			}
 			t, _ := tb.Table()
 			return t
+		}},
+		{"geosteer.TableAppender", func() any {
+			return appendTable(sorted)
 		}},
 		{"bart.Table", func() any {
 			t := new(bart.Table[uint16])

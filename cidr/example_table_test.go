@@ -62,3 +62,29 @@ func ExampleSet_Compile() {
 	fmt.Println(s.Contains(netip.MustParseAddr("192.0.2.7")), s.Contains(netip.MustParseAddr("198.51.100.1")))
 	// Output: true false
 }
+
+func ExampleTableAppender() {
+	countries := []string{"US", "GB"} // label → name
+	var a cidr.TableAppender
+	// Ranges in ascending order, as a walk over sorted data yields them.
+	a.Append(netip.MustParseAddr("8.0.0.0"), netip.MustParseAddr("8.8.7.255"), 0)
+	a.Append(netip.MustParseAddr("8.8.8.0"), netip.MustParseAddr("8.8.8.255"), 1)
+	a.Append(netip.MustParseAddr("2a00:1450::"), netip.MustParseAddr("2a00:1450:ffff:ffff:ffff:ffff:ffff:ffff"), 1)
+	t, err := a.Table()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, s := range []string{"8.1.2.3", "8.8.8.8", "8.8.9.1", "2a00:1450::1"} {
+		if l, ok := t.Lookup(netip.MustParseAddr(s)); ok {
+			fmt.Println(s, countries[l])
+		} else {
+			fmt.Println(s, "-")
+		}
+	}
+	// Output:
+	// 8.1.2.3 US
+	// 8.8.8.8 GB
+	// 8.8.9.1 -
+	// 2a00:1450::1 GB
+}

@@ -257,7 +257,7 @@ func step6(w *[leaf6]uint64, x uint64, b, half, last uint) uint {
 //   - keys holds the leaves, the low 16 bits of each boundary, aligned to
 //     64 bytes.
 type bits4 struct {
-	top   []uint32 // 1<<16 entries, empty for the zero bits4
+	top   *[1 << 16]uint32 // nil for the zero bits4
 	nodes []uint32
 	keys  []uint16
 }
@@ -321,10 +321,11 @@ func b2u32(b bool) uint32 {
 	return 0
 }
 
-// compileBits4 compiles a canonical IPv4 range list.
-func compileBits4(rs []r4) (bits4, error) {
+// compileBits4 compiles a canonical IPv4 range list, with top as its top
+// level.
+func compileBits4(rs []r4, top *[1 << 16]uint32) (bits4, error) {
 	bs, in0 := boundaries(rs, max4)
-	t := bits4{top: make([]uint32, 1<<16), nodes: []uint32{0, 1 << 31}}
+	t := bits4{top: top, nodes: []uint32{0, 1 << 31}}
 	var leaves [][leaf4Keys]uint16
 	leaves = append(leaves, [leaf4Keys]uint16{}) // leaf 0, all padding
 	for i := range leaves[0] {
@@ -598,10 +599,12 @@ func (c chunk6) stride() int {
 	return budget
 }
 
-func compileBits6(rs []r6) (bits6, error) {
+// compileBits6 compiles a canonical IPv6 range list, with top as its top
+// level.
+func compileBits6(rs []r6, top *[1 << 16]uint32) (bits6, error) {
 	bs, in0, split := boundaries64(rs)
 	all, all0 := boundaries(rs, max6) // for wide leaves
-	t := bits6{top: new([1 << 16]uint32), mid: []uint32{0, 1}, low: []uint32{0, 1 << 31}}
+	t := bits6{top: top, mid: []uint32{0, 1}, low: []uint32{0, 1 << 31}}
 	leaves := [][leaf6Keys]uint64{{}}
 	for i := range leaves[0] {
 		leaves[0][i] = ^uint64(0)
@@ -738,41 +741,42 @@ func leafKeys6(w []a6, keys []a6, lo a6, in bool) bool {
 	return in
 }
 
-// contains finishes the lookup of k, whose top entry e is a node: three
-// loads, the same for every k but in the densest chunks, and the leaf's
-// search. slow reports that the answer is not here.
-func (t *bits6) contains(e uint32, k a6) (in, slow bool) {
+// contains finishes the lookup of an address whose high 64 bits are hi and
+// whose top entry e is a node: three loads, the same for every address but
+// in the densest chunks, and the leaf's search. When the chunk's entry is
+// a wide leaf's, in is false and wide is that entry, for containsWide.
+func (t *bits6) contains(e uint32, hi uint64) (in bool, wide uint32) {
 	s2 := e >> node6Bits & 31
-	m := t.mid[e&node6Mask+uint32(k.hi>>((48-s2)&63))&(1<<s2-1)]
+	m := t.mid[e&node6Mask+uint32(hi>>((48-s2)&63))&(1<<s2-1)]
 	s3 := m >> node6Bits & 31
 	w := 48 - s2 - s3 // the width of n's chunk
-	n := t.low[m&node6Mask+uint32(k.hi>>(w&63))&(1<<s3-1)]
+	n := t.low[m&node6Mask+uint32(hi>>(w&63))&(1<<s3-1)]
 	// One more level, without a branch: about half of the lookups in
 	// the shared country data need it, so that a branch would mispredict.
 	// A leaf entry reads low[0] instead, and keeps n.
 	node := uint32(-int32(n >> 29 & 1)) // all ones for a node
 	s := n >> low6StrideAt & 31 & node
 	w -= s
-	n2 := t.low[(n&low6Off+uint32(k.hi>>(w&63))&(1<<s-1))&node]
+	n2 := t.low[(n&low6Off+uint32(hi>>(w&63))&(1<<s-1))&node]
 	n ^= (n ^ n2) & node
 	for n&low6Node != 0 {
 		// A chunk too dense for two levels: rare, so that this branch
 		// is predicted.
 		s := n >> low6StrideAt & 31
 		w -= s
-		n = t.low[n&low6Off+uint32(k.hi>>(w&63))&(1<<s-1)]
+		n = t.low[n&low6Off+uint32(hi>>(w&63))&(1<<s-1)]
 	}
 	if n&low6Wide != 0 {
-		return t.containsWide(n, k)
+		return false, n
 	}
 	off := uint(n&low6Leaf) * leaf6Keys
 	l := (*[leaf6Keys]uint64)(t.keys[off : off+leaf6Keys])
-	c := step6Count(l, k.hi, 0, 4)
-	c = step6Count(l, k.hi, c, 2)
-	c = step6Count(l, k.hi, c, 1)
-	_, gt := bits.Sub64(k.hi, l[c&(leaf6Keys-1)], 0)
+	c := step6Count(l, hi, 0, 4)
+	c = step6Count(l, hi, c, 2)
+	c = step6Count(l, hi, c, 1)
+	_, gt := bits.Sub64(hi, l[c&(leaf6Keys-1)], 0)
 	c += 1 - uint(gt)
-	return (n>>31^uint32(c))&1 == 1, false
+	return (n>>31^uint32(c))&1 == 1, 0
 }
 
 // step6Count adds half to c if the key before c+half is ≤ x.
