@@ -349,7 +349,7 @@ func compileBits4(rs []r4, top *[1 << 16]uint32) (bits4, error) {
 		}
 		s := stride4(inside)
 		off := len(t.nodes)
-		if off+1<<s > strideMask+1 || len(leaves)+1<<s > 1<<31 {
+		if off+1<<s > strideMask+1 || int64(len(leaves))+1<<s > 1<<31 {
 			return bits4{}, errTooLarge
 		}
 		t.top[c] = uint32(s)<<strideBits | uint32(off)
@@ -424,15 +424,20 @@ func (t *bits4) contains(k a4) bool {
 	c = stepBit(w, x, c, 2)
 	c = stepBit(w, x, c, 1)
 	c = stepBit(w, x, c, 0)
-	c += (uint(w[c&(leaf4Keys-1)]) - x) >> 63
+	c += (uint(w[c&(leaf4Keys-1)]) - x) >> signBit
 	return (n>>31^uint32(c))&1 == 1
 }
+
+// signBit shifts a uint's sign bit down to bit 0: the branch-free
+// comparisons below take the sign of a difference of small numbers, on
+// 64- and 32-bit platforms alike.
+const signBit = bits.UintSize - 1
 
 // stepBit adds 1<<b to c if the key before c+1<<b is below x. Keys and x
 // are at most 17 bits: the sign of their difference as a uint is the
 // comparison.
 func stepBit(w *[leaf4Keys]uint16, x, c, b uint) uint {
-	return c | (uint(w[(c|(1<<b-1))&(leaf4Keys-1)])-x)>>63<<b
+	return c | (uint(w[(c|(1<<b-1))&(leaf4Keys-1)])-x)>>signBit<<b
 }
 
 // A bits6 is the membership form of a set's IPv6 ranges, indexed on the

@@ -81,7 +81,7 @@ func (s *Set) contains(addr netip.Addr) bool {
 		c = stepBit(w, x, c, 2)
 		c = stepBit(w, x, c, 1)
 		c = stepBit(w, x, c, 0)
-		c += (uint(w[c&(leaf4Keys-1)]) - x) >> 63
+		c += (uint(w[c&(leaf4Keys-1)]) - x) >> signBit
 		return (n>>31^uint32(c))&1 == 1
 	}
 	if e := t.top6[hi16(addr)]; e != top6Slow {
