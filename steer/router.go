@@ -476,6 +476,13 @@ func (rt *Router) Rule(src, dst netip.Addr, port uint16) int {
 
 // find returns the index in decisions (the plan's rule + 1, 0 for none)
 // of the connection from src to dst:port.
+//
+// It is nosplit, which drops the stack check from its fast path (three
+// instructions, measured ~0.15 ns of a ~3.5 ns Route); its frame is small
+// and the calls it makes (slow, miss) check the stack themselves, which
+// the linker verifies.
+//
+//go:nosplit
 func (rt *Router) find(src, dst netip.Addr, port uint16) int {
 	ds := rt.dests
 	for i := range ds {
