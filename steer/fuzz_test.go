@@ -76,14 +76,16 @@ func FuzzRouter(f *testing.F) {
 		if dst.Is6() && dz != "" {
 			dst = dst.WithZone(dz)
 		}
-		for i, p := range plans {
-			want := p.Route(src, dst, port)
-			if got := routers[i].Route(src, dst, port); got != want {
-				t.Errorf("plan %d: Router.Route(%v, %v, %d) = %v, plan %v", i, src, dst, port, got, want)
+		forEachRead(t, func(read string) {
+			for i, p := range plans {
+				want := p.Route(src, dst, port)
+				if got := routers[i].Route(src, dst, port); got != want {
+					t.Errorf("plan %d, %s: Router.Route(%v, %v, %d) = %v, plan %v", i, read, src, dst, port, got, want)
+				}
+				if got := routers[i].Entry(dst, port).Route(src); got != want {
+					t.Errorf("plan %d, %s: Entry(%v, %d).Route(%v) = %v, plan %v", i, read, dst, port, src, got, want)
+				}
 			}
-			if got := routers[i].Entry(dst, port).Route(src); got != want {
-				t.Errorf("plan %d: Entry(%v, %d).Route(%v) = %v, plan %v", i, dst, port, src, got, want)
-			}
-		}
+		})
 	})
 }

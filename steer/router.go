@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/geosteer/geosteer/cidr"
+	"github.com/geosteer/geosteer/internal/addrword"
 	"go4.org/netipx"
 )
 
@@ -70,8 +71,9 @@ type Entry struct {
 	// sources reads (8 KiB for all of 2000::/3) stays in L1; the index
 	// of the other family is a shared one of no rules (fast4 of an IPv6
 	// entry), or of no rules but ::/16 (fast6 of an IPv4 entry, for
-	// IPv4-mapped sources). fast6[0] is always fastSlow: IPv4-mapped
-	// and invalid sources read zeros there.
+	// IPv4-mapped sources). fast6[0] is always fastSlow: IPv4,
+	// IPv4-mapped and invalid sources read zeros there (find reads
+	// fast6 first, so that an IPv6 source is not asked its family).
 	fast4, fast6 *fastIndex
 	tab          *cidr.Table // shared by the destinations that share labels
 	// rule[v] is, for the label v-1 (v = 0: no label), the plan rule
@@ -474,6 +476,13 @@ func (rt *Router) Rule(src, dst netip.Addr, port uint16) int {
 
 // find returns the index in decisions (the plan's rule + 1, 0 for none)
 // of the connection from src to dst:port.
+//
+// It is nosplit, which drops the stack check from its fast path (three
+// instructions, measured ~0.15 ns of a ~3.5 ns Route); its frame is small
+// and the calls it makes (slow, miss) check the stack themselves, which
+// the linker verifies.
+//
+//go:nosplit
 func (rt *Router) find(src, dst netip.Addr, port uint16) int {
 	ds := rt.dests
 	for i := range ds {
@@ -484,11 +493,12 @@ func (rt *Router) find(src, dst netip.Addr, port uint16) int {
 		// Entry.find, written out: it does not inline, and a call
 		// costs as much as the rest.
 		e := &d.e
-		var v uint8
-		if src.Is4() {
-			v = e.fast4[uint16(src.As16()[12])<<8|uint16(src.As16()[13])]
-		} else {
-			v = e.fast6[uint16(src.As16()[0])<<8|uint16(src.As16()[1])]
+		// The source's first 16 bits from its register, not through
+		// As16's round trip via the stack. An IPv4 source reads
+		// fast6[0], always fastSlow, and then its own index.
+		v := e.fast6[addrword.Hi16(src)]
+		if v == fastSlow && src.Is4() {
+			v = e.fast4[uint16(addrword.Lo64(src)>>16)]
 		}
 		if v != fastSlow {
 			return int(v)
@@ -548,15 +558,12 @@ func (e *Entry) Rule(src netip.Addr) int {
 }
 
 // find returns the plan's rule + 1 for src (0 for none): the /16's in the
-// index, else the table's.
+// index, else the table's. IPv6 sources are answered from fast6 without a
+// test of their family; IPv4 ones fall into fast6[0], always fastSlow.
 func (e *Entry) find(src netip.Addr) int {
-	var v uint8
-	if src.Is4() {
-		// The bytes of As16 where they are, not a copy of As4 (which
-		// checks its argument again).
-		v = e.fast4[uint16(src.As16()[12])<<8|uint16(src.As16()[13])]
-	} else {
-		v = e.fast6[uint16(src.As16()[0])<<8|uint16(src.As16()[1])]
+	v := e.fast6[addrword.Hi16(src)]
+	if v == fastSlow && src.Is4() {
+		v = e.fast4[uint16(addrword.Lo64(src)>>16)]
 	}
 	if v != fastSlow {
 		return int(v)

@@ -181,18 +181,20 @@ func TestRouterManyRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	srcs := []string{"10.1.2.3", "11.1.2.3", "9.255.255.255", "::ffff:10.0.0.1", "2001:db8::1"}
-	for _, port := range []uint16{1000, 1001, 1253, 1254, 1255, 1298, 1299, 1300} {
-		for _, s := range srcs {
-			src := netip.MustParseAddr(s)
-			want := p.Route(src, mx, port)
-			if got := rt.Route(src, mx, port); got != want {
-				t.Errorf("Route(%v, port %d) = %v, plan %v", src, port, got, want)
-			}
-			if got := rt.Entry(mx, port).Rule(src); got != want.Rule() {
-				t.Errorf("Entry(port %d).Rule(%v) = %d, plan %d", port, src, got, want.Rule())
+	forEachRead(t, func(read string) {
+		for _, port := range []uint16{1000, 1001, 1253, 1254, 1255, 1298, 1299, 1300} {
+			for _, s := range srcs {
+				src := netip.MustParseAddr(s)
+				want := p.Route(src, mx, port)
+				if got := rt.Route(src, mx, port); got != want {
+					t.Errorf("%s: Route(%v, port %d) = %v, plan %v", read, src, port, got, want)
+				}
+				if got := rt.Entry(mx, port).Rule(src); got != want.Rule() {
+					t.Errorf("%s: Entry(port %d).Rule(%v) = %d, plan %d", read, port, src, got, want.Rule())
+				}
 			}
 		}
-	}
+	})
 	if d := p.Route(netip.MustParseAddr("11.1.2.3"), mx, 1298); d.Rule() != 298 {
 		t.Errorf("plan: port 1298 routed by %v, want rule 298", d)
 	}

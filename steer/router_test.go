@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/geosteer/geosteer/cidr"
+	"github.com/geosteer/geosteer/internal/addrword"
 	"go4.org/netipx"
 )
 
@@ -95,23 +96,41 @@ func checkRouter(t *testing.T, name string, p *Plan, rnd *rand.Rand) {
 		}
 	}
 	bad := 0
-	for _, src := range probes(p, rnd, 2000) {
-		for d := range dsts {
-			want, got := p.Route(src, d.dst, d.port), rt.Route(src, d.dst, d.port)
-			e := rt.Entry(d.dst, d.port)
-			if eg := e.Route(src); eg != got && bad < 10 {
-				bad++
-				t.Errorf("%s: Entry(%v, %d).Route(%v) = %+v, Route %+v", name, d.dst, d.port, src, eg, got)
-			}
-			if r, er := rt.Rule(src, d.dst, d.port), e.Rule(src); (r != want.Rule() || er != want.Rule()) && bad < 10 {
-				bad++
-				t.Errorf("%s: Rule(%v, %v, %d) = %d, Entry's %d, plan %d", name, src, d.dst, d.port, r, er, want.Rule())
-			}
-			if want != got && bad < 10 {
-				bad++
-				t.Errorf("%s: Route(%v, %v, %d): router %+v, plan %+v", name, src, d.dst, d.port, got, want)
+	srcs := probes(p, rnd, 2000)
+	forEachRead(t, func(read string) {
+		for _, src := range srcs {
+			for d := range dsts {
+				want, got := p.Route(src, d.dst, d.port), rt.Route(src, d.dst, d.port)
+				e := rt.Entry(d.dst, d.port)
+				if eg := e.Route(src); eg != got && bad < 10 {
+					bad++
+					t.Errorf("%s, %s: Entry(%v, %d).Route(%v) = %+v, Route %+v", name, read, d.dst, d.port, src, eg, got)
+				}
+				if r, er := rt.Rule(src, d.dst, d.port), e.Rule(src); (r != want.Rule() || er != want.Rule()) && bad < 10 {
+					bad++
+					t.Errorf("%s, %s: Rule(%v, %v, %d) = %d, Entry's %d, plan %d", name, read, src, d.dst, d.port, r, er, want.Rule())
+				}
+				if want != got && bad < 10 {
+					bad++
+					t.Errorf("%s, %s: Route(%v, %v, %d): router %+v, plan %+v", name, read, src, d.dst, d.port, got, want)
+				}
 			}
 		}
+	})
+}
+
+// forEachRead runs f with the addresses read in place (where
+// internal/addrword verified netip.Addr's layout) and through the public
+// API (the path a Go with another layout takes), naming the read.
+func forEachRead(t testing.TB, f func(read string)) {
+	t.Helper()
+	for _, fast := range []bool{true, false} {
+		restore := addrword.SetFast(fast)
+		if fast && !addrword.Fast() {
+			t.Log("netip.Addr's words cannot be read in place: only the safe read runs")
+		}
+		f(fmt.Sprintf("in-place read %v", addrword.Fast()))
+		restore()
 	}
 }
 
