@@ -12,8 +12,9 @@
 //
 // Package [github.com/geosteer/geosteer/cidr] holds IPv4/IPv6 prefix sets,
 // the parsing of operators' prefix lists, aggregation to the minimal CIDR
-// list, set algebra and compiled lookup tables; it imports no other package
-// of the project. Package geo turns country databases (MaxMind DB, CSV, zone
+// list, set algebra and compiled lookup tables; it imports no other public
+// package of the project (only internal/addrword, the in-place read of a
+// netip.Addr's words that its lookups and steer's router share). Package geo turns country databases (MaxMind DB, CSV, zone
 // files, RIR statistics) into cidr sets; steer compiles the policy into a
 // backend-neutral plan; the backend packages render and apply the plan. Each
 // imports only packages before it in that chain, and cidr.

@@ -1,22 +1,20 @@
 package cidr
 
 import (
-	"encoding/binary"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
+
+	"github.com/geosteer/geosteer/internal/addrword"
 )
 
-// TestAddrWords checks the unsafe read of netip.Addr against As16, and runs
-// compiled Sets and Tables with it on and off (the fallback a different
-// layout of netip.Addr would select) against the binary search and the
-// brute-force oracle.
+// TestAddrWords runs compiled Sets and Tables with internal/addrword's
+// in-place read of netip.Addr on and off (the fallback a different layout
+// of netip.Addr would select) against the binary search and the
+// brute-force oracle. addrword's own tests check the reads themselves.
 func TestAddrWords(t *testing.T) {
-	if !addrWords {
-		t.Log("netip.Addr is not laid out as addrword.go assumes: only the safe path runs")
-	}
-	if got := checkAddrWords(); got != addrWords {
-		t.Fatalf("checkAddrWords() = %v, at init %v", got, addrWords)
+	if !addrword.Fast() {
+		t.Log("netip.Addr is not laid out as internal/addrword assumes: only the safe path runs")
 	}
 	rnd := rand.New(rand.NewPCG(21, 22))
 	var addrs []netip.Addr
@@ -28,23 +26,12 @@ func TestAddrWords(t *testing.T) {
 		}
 	}
 	addrs = append(addrs, netip.Addr{})
-	for _, s := range addrWordProbes {
+	for _, s := range []string{
+		"0.0.0.0", "1.2.3.4", "255.255.255.255", "::", "::1", "::ffff:1.2.3.4",
+		"::ffff:0:0", "::1.2.3.4", "2001:db8::1", "fe80::1%eth0", "8000::",
+		"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "0:1::",
+	} {
 		addrs = append(addrs, netip.MustParseAddr(s))
-	}
-	for _, a := range addrs {
-		want := top16(a) // zero for IPv4, IPv4-mapped and invalid addresses
-		if got := hi16(a); got != want {
-			t.Fatalf("hi16(%v) = %#04x, want %#04x", a, got, want)
-		}
-		b := a.As16()
-		if got, want := hi64(a), binary.BigEndian.Uint64(b[:8]); got != want {
-			t.Fatalf("hi64(%v) = %#x, want %#x", a, got, want)
-		}
-		if addrWords {
-			if got, want := rawHi(a), binary.BigEndian.Uint64(b[:8]); got != want {
-				t.Fatalf("rawHi(%v) = %#x, want %#x", a, got, want)
-			}
-		}
 	}
 
 	pairs := randPairs(rnd, 400, 5)
@@ -59,12 +46,12 @@ func TestAddrWords(t *testing.T) {
 	c := s.Compile()
 	tab := buildTable(t, pairs)
 	probe := append(probes(rnd, pairs, 5000), addrs...)
-	defer func(on bool) { addrWords = on }(addrWords)
-	for _, on := range []bool{false, addrWords} {
-		addrWords = on
+	defer addrword.SetFast(addrword.Fast())()
+	for _, on := range []bool{false, addrword.Fast()} {
+		addrword.SetFast(on)
 		for _, a := range probe {
 			if got, want := c.Contains(a), s.Contains(a); got != want {
-				t.Fatalf("addrWords %v: compiled Contains(%v) = %v, the Set's %v", on, a, got, want)
+				t.Fatalf("fast read %v: compiled Contains(%v) = %v, the Set's %v", on, a, got, want)
 			}
 			gl, gok := tab.Lookup(a)
 			wl, wok := oracle(pairs, a)
@@ -72,7 +59,7 @@ func TestAddrWords(t *testing.T) {
 				wl, wok = 0, false
 			}
 			if gl != wl || gok != wok {
-				t.Fatalf("addrWords %v: Lookup(%v) = %d, %v; want %d, %v", on, a, gl, gok, wl, wok)
+				t.Fatalf("fast read %v: Lookup(%v) = %d, %v; want %d, %v", on, a, gl, gok, wl, wok)
 			}
 		}
 	}

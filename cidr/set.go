@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/geosteer/geosteer/internal/addrword"
 	"go4.org/netipx"
 )
 
@@ -61,7 +62,7 @@ func (s *Set) contains(addr netip.Addr) bool {
 	// An IPv6 address whose /16 has one state (most of the IPv6 space,
 	// which is mostly empty) is answered from one byte. IPv4, IPv4-mapped
 	// and invalid addresses meet ::/16, marked slow, and go on.
-	if e := t.first6[hi16(addr)]; e < top6Slow {
+	if e := t.first6[addrword.Hi16(addr)]; e < top6Slow {
 		return e == 1
 	}
 	if addr.Is4() {
@@ -84,8 +85,8 @@ func (s *Set) contains(addr netip.Addr) bool {
 		c += (uint(w[c&(leaf4Keys-1)]) - x) >> signBit
 		return (n>>31^uint32(c))&1 == 1
 	}
-	if e := t.top6[hi16(addr)]; e != top6Slow {
-		in, wide := t.v6.contains(e, hi64(addr))
+	if e := t.top6[addrword.Hi16(addr)]; e != top6Slow {
+		in, wide := t.v6.contains(e, addrword.Hi64(addr))
 		if wide == 0 {
 			return in
 		}

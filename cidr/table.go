@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/geosteer/geosteer/internal/addrword"
 	"go4.org/netipx"
 )
 
@@ -76,7 +77,7 @@ func (t *Table) Lookup(addr netip.Addr) (label uint16, ok bool) {
 	// path costs 57 of the inliner's budget of 80, and reading a
 	// netip.Addr's bytes the rest.)
 	if t.top6 != nil {
-		if e := t.top6[hi16(addr)]; e < labelFine {
+		if e := t.top6[addrword.Hi16(addr)]; e < labelFine {
 			if e == labelNone {
 				return 0, false
 			}
@@ -84,14 +85,6 @@ func (t *Table) Lookup(addr netip.Addr) (label uint16, ok bool) {
 		}
 	}
 	return t.lookup(addr)
-}
-
-// top16 returns the first 16 bits of addr's 16-byte form. It indexes the
-// bytes of As16 where they are stored rather than copying the array: the
-// copy, a 16-byte load of two 8-byte stores, defeats store forwarding and
-// costs more than the rest of a lookup.
-func top16(addr netip.Addr) uint16 {
-	return uint16(addr.As16()[0])<<8 | uint16(addr.As16()[1])
 }
 
 // key4 returns an IPv4 or IPv4-mapped address as a number, kept in
@@ -102,7 +95,8 @@ func key4(addr netip.Addr) a4 {
 }
 
 // key6 returns an IPv6 address as a number. It reads AsSlice, not a copy
-// of As16 (see top16).
+// of As16: the copy, a 16-byte load of two 8-byte stores, defeats store
+// forwarding.
 func key6(addr netip.Addr) a6 {
 	b := addr.AsSlice()
 	return a6{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:16])}
