@@ -504,7 +504,7 @@ func (ll *loopListener) event(uint32) {
 			}
 			// Out of file descriptors or memory: stop listening a while.
 			ll.backoff = min(max(2*ll.backoff, 5*time.Millisecond), time.Second)
-			lp.s.log.Error("splitter: accept", "entry", ll.l.entry, "err", err, "backoff", ll.backoff)
+			lp.s.log.Error("splitter: accept", "entry", ll.l.entry, "err", os.NewSyscallError("accept4", err), "backoff", ll.backoff)
 			unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, ll.l.fd, nil)
 			lp.fds[ll.l.fd] = fdEntry{}
 			ll.off = true
