@@ -51,6 +51,7 @@ type loop struct {
 	timers    timerHeap
 	base      time.Time
 	now       int64    // nanoseconds since base, as of the last epoll_wait
+	nEvents   int      // how many events the last epoll_wait returned
 	buf       []byte   // the read buffer all relays of the loop share
 	pipes     []pipe   // spare splice pipes
 	file      *os.File // epfd in Go's poller (waitInNetpoll); nil if epoll_wait blocks
@@ -148,6 +149,7 @@ func (lp *loop) run() {
 	for !lp.exit {
 		n, err := lp.wait(events)
 		lp.now = lp.clock()
+		lp.nEvents = n
 		if err != nil {
 			lp.s.log.Error("splitter: epoll_wait", "err", err)
 			time.Sleep(10 * time.Millisecond)
@@ -492,7 +494,16 @@ const acceptBatch = 16
 
 func (ll *loopListener) event(uint32) {
 	lp := ll.lp
-	for range acceptBatch {
+	// A wake-up for this connection alone (one client at a time): accept
+	// it and no more, without the accept4 that would only say EAGAIN —
+	// the listener is level-triggered, and the epoll_pwait the loop makes
+	// before it parks reports it again if another is waiting. When the
+	// loop is busy, accepting until EAGAIN saves epoll_pwait calls.
+	batch := acceptBatch
+	if lp.nEvents == 1 {
+		batch = 1
+	}
+	for range batch {
 		fd, peer, err := accept4(ll.l.fd)
 		if err != nil {
 			switch err {
