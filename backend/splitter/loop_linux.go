@@ -270,8 +270,18 @@ func (lp *loop) closeFD(fd int) {
 type timer struct {
 	when int64
 	i    int
-	f    func()
+	h    timerHandler
 }
+
+// A timerHandler is what a timer runs when it fires. An interface, not a
+// func: a session's method value would be an allocation per session, its
+// pointer in an interface is none.
+type timerHandler interface{ onTimer() }
+
+// timerFunc runs a function as a timer's handler.
+type timerFunc func()
+
+func (f timerFunc) onTimer() { f() }
 
 type timerHeap []*timer
 
@@ -311,7 +321,7 @@ func (lp *loop) runTimers() {
 	lp.now = lp.clock()
 	for len(lp.timers) > 0 && lp.timers[0].when <= lp.now {
 		t := heap.Pop(&lp.timers).(*timer)
-		t.f()
+		t.h.onTimer()
 	}
 }
 
@@ -455,7 +465,7 @@ type loopListener struct {
 
 func (lp *loop) addListener(l *listener, excl bool) {
 	ll := &loopListener{lp: lp, l: l, excl: excl, retry: timer{i: -1}}
-	ll.retry.f = ll.resume
+	ll.retry.h = ll
 	if lp.listeners == nil {
 		lp.listeners = map[*listener]*loopListener{}
 	}
@@ -527,7 +537,8 @@ func (ll *loopListener) event(uint32) {
 	}
 }
 
-func (ll *loopListener) resume() {
+// onTimer resumes accepting after a backoff.
+func (ll *loopListener) onTimer() {
 	ll.off = false
 	if err := ll.arm(); err != nil {
 		ll.lp.s.log.Error("splitter: accept", "entry", ll.l.entry, "err", err)

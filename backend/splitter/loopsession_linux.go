@@ -111,7 +111,7 @@ func (lp *loop) accept(fd int, peer netip.AddrPort, l *listener) {
 	ss.sv = ep{ss: ss, fd: -1}
 	ss.dir[0] = direction{from: &ss.c, to: &ss.sv}
 	ss.dir[1] = direction{from: &ss.sv, to: &ss.c}
-	ss.tm = timer{i: -1, f: ss.onTimer}
+	ss.tm = timer{i: -1, h: ss}
 	lp.sessions[ss] = struct{}{}
 	if m := s.opts.MaxConns; m > 0 && s.active.Load() > int64(m) {
 		ss.reject(rejectMaxConns, replyBusy)
