@@ -125,7 +125,9 @@ func testLocalDialError(t *testing.T, eng Engine) {
 		t.Errorf("log does not say the dial was out of local resources, or marked the target down:\n%s", l)
 	}
 
-	// Now none left: the accept itself fails.
+	// Now none left: the accept itself fails. (The refused session's
+	// descriptor is closed just after its 421 is sent: wait for it.)
+	waitFor(t, 5*time.Second, "the refused session to end", func() bool { return s.Stats().Active == 0 })
 	for {
 		fd, err := syscall.Dup(0)
 		if err == syscall.EMFILE {
