@@ -41,6 +41,9 @@ func testLocalDialError(t *testing.T, eng Engine) {
 	s := rawTarget(t, eng, Options{HealthInterval: time.Hour, Logger: captureLogger(&log)}, func(c *net.TCPConn) {
 		c.Write([]byte("220 raw\r\n"))
 		io.Copy(io.Discard, c)
+		// Closed before the limit is set: a descriptor freed after it
+		// would let the dial through.
+		c.Close()
 		checked <- struct{}{}
 	})
 	select { // the first health check has been and gone
