@@ -1,7 +1,6 @@
 package splitter
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/geosteer/geosteer/steer"
@@ -117,6 +117,9 @@ func (ss *session) readProxyHeader() bool {
 	h, rest, err := readProxyHeader(c)
 	c.SetReadDeadline(time.Time{})
 	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = errHeaderTimeout
+		}
 		ss.s.log.Warn("splitter: bad PROXY header from trusted front", "front", ss.src, "err", err)
 		return false
 	}
@@ -134,20 +137,46 @@ func (ss *session) readProxyHeader() bool {
 	return true
 }
 
-// readProxyHeader reads a PROXY v1 or v2 header from r, returning it and
-// any bytes read past it.
+// errHeaderTimeout is logged when a trusted front's header does not come
+// whole within Options.HeaderTimeout (both engines).
+var errHeaderTimeout = errors.New("PROXY header timeout")
+
+// readProxyHeader reads a PROXY v1 or v2 header from r as it arrives,
+// returning it and any bytes read past it. The header is framed with
+// [proxyHeaderLen], read by read, so one sent in pieces is accepted (as
+// the event loop does); go-proxyproto, which would drop a v1 line not
+// read whole by one read, then parses the framed bytes
+// ([parseProxyHeader]). The caller bounds the wait with a deadline; the
+// bytes held are bounded by the framing (a v1 line of 107 bytes, a v2
+// header of 16+65535) and one read past it.
 func readProxyHeader(r io.Reader) (*proxyproto.Header, []byte, error) {
-	br := bufio.NewReaderSize(r, 1024)
-	h, err := proxyproto.Read(br)
-	if err != nil {
-		return nil, nil, err
+	buf := make([]byte, 0, 256)
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, len(buf))
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		hl, ferr := proxyHeaderLen(buf)
+		switch {
+		case ferr != nil:
+			return nil, nil, ferr
+		case hl > 0:
+			h, perr := parseProxyHeader(buf[:hl])
+			if perr != nil {
+				return nil, nil, perr
+			}
+			var rest []byte
+			if len(buf) > hl {
+				rest = slices.Clone(buf[hl:])
+			}
+			return h, rest, nil
+		case err == io.EOF:
+			return nil, nil, io.ErrUnexpectedEOF
+		case err != nil:
+			return nil, nil, err
+		}
 	}
-	var rest []byte
-	if n := br.Buffered(); n > 0 {
-		rest, _ = br.Peek(n)
-		rest = slices.Clone(rest)
-	}
-	return h, rest, nil
 }
 
 // reject answers msg (if any) and closes the connection.
@@ -234,7 +263,7 @@ func (ss *session) connect(primary *target) (*target, *net.TCPConn) {
 	// down.
 	primaryUp := primary.up.Load()
 	if primaryUp {
-		if c := ss.dial(primary); c != nil {
+		if c, local := ss.dial(primary); c != nil || local {
 			return primary, c
 		}
 	}
@@ -257,34 +286,50 @@ func (ss *session) connect(primary *target) (*target, *net.TCPConn) {
 			continue
 		}
 		s.log.Info("splitter: failover", "src", ss.src, "entry", ss.entry, "from", primary.name, "to", t.name, "via", ep)
-		if c := ss.dial(t); c != nil {
+		if c, local := ss.dial(t); c != nil || local {
 			return t, c
 		}
 	}
 	if !primaryUp {
-		if c := ss.dial(primary); c != nil {
+		if c, _ := ss.dial(primary); c != nil {
 			return primary, c
 		}
 	}
 	return nil, nil
 }
 
-func (ss *session) dial(t *target) *net.TCPConn {
+// dial connects to t. A dial that failed for want of a local resource
+// (local is true: see [localDialErr]) says nothing about t, which stays
+// up, and would fail the same way for any other target: the caller stops.
+func (ss *session) dial(t *target) (c *net.TCPConn, local bool) {
 	s := ss.s
 	// Dial by string: Dialer.DialTCP with a zero local address binds to
 	// port 0 before connecting, an extra system call that also takes the
 	// ephemeral port exclusively.
 	nc, err := s.dialer.Dial("tcp", t.dialAddr)
 	if err != nil {
+		if localDialErr(err) {
+			s.log.Error("splitter: dial: out of local resources", "target", t.name, "addr", t.addr, "err", err)
+			return nil, true
+		}
 		t.dialFailures.Add(1)
 		if s.opts.HealthInterval > 0 {
 			t.setUp(s.log, false, err)
 		} else {
 			s.log.Warn("splitter: dial", "target", t.name, "addr", t.addr, "err", err)
 		}
-		return nil
+		return nil, false
 	}
-	return nc.(*net.TCPConn)
+	return nc.(*net.TCPConn), false
+}
+
+// localDialErr reports whether a dial (or a health check) failed for
+// want of a local resource — file descriptors (EMFILE, ENFILE), socket
+// buffers or memory — rather than because of the target: such a failure
+// must not mark the target down.
+func localDialErr(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
 }
 
 // relay copies both ways until both sides have closed their half, or an

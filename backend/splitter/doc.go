@@ -42,7 +42,11 @@
 // lower half goes to A on MX 1 and to B on MX 2, so A down means B; a foreign
 // sender goes to the strict server on every MX, so it never fails over to a
 // lenient one. When every candidate fails the client gets 421 and retries
-// later, as SMTP intends.
+// later, as SMTP intends. A dial that fails for want of a local resource
+// (the process out of file descriptors, EMFILE or ENFILE, or out of
+// memory) is not the target's fault: the target is not marked down, no
+// other is tried (it would fail alike), the client gets 421, and the log
+// says "out of local resources".
 //
 // # Limits
 //

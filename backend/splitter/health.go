@@ -50,7 +50,12 @@ func (s *Splitter) healthLoop(ctx context.Context, t *target) {
 		if ctx.Err() != nil {
 			return
 		}
-		t.setUp(s.log, err == nil, err)
+		if err != nil && localDialErr(err) {
+			// Out of file descriptors here: the target may be fine.
+			s.log.Error("splitter: health check: out of local resources", "target", t.name, "addr", t.addr, "err", err)
+		} else {
+			t.setUp(s.log, err == nil, err)
+		}
 		select {
 		case <-ctx.Done():
 			return

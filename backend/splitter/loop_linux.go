@@ -51,6 +51,7 @@ type loop struct {
 	timers    timerHeap
 	base      time.Time
 	now       int64    // nanoseconds since base, as of the last epoll_wait
+	nEvents   int      // how many events the last epoll_wait returned
 	buf       []byte   // the read buffer all relays of the loop share
 	pipes     []pipe   // spare splice pipes
 	file      *os.File // epfd in Go's poller (waitInNetpoll); nil if epoll_wait blocks
@@ -148,6 +149,7 @@ func (lp *loop) run() {
 	for !lp.exit {
 		n, err := lp.wait(events)
 		lp.now = lp.clock()
+		lp.nEvents = n
 		if err != nil {
 			lp.s.log.Error("splitter: epoll_wait", "err", err)
 			time.Sleep(10 * time.Millisecond)
@@ -268,8 +270,18 @@ func (lp *loop) closeFD(fd int) {
 type timer struct {
 	when int64
 	i    int
-	f    func()
+	h    timerHandler
 }
+
+// A timerHandler is what a timer runs when it fires. An interface, not a
+// func: a session's method value would be an allocation per session, its
+// pointer in an interface is none.
+type timerHandler interface{ onTimer() }
+
+// timerFunc runs a function as a timer's handler.
+type timerFunc func()
+
+func (f timerFunc) onTimer() { f() }
 
 type timerHeap []*timer
 
@@ -309,7 +321,7 @@ func (lp *loop) runTimers() {
 	lp.now = lp.clock()
 	for len(lp.timers) > 0 && lp.timers[0].when <= lp.now {
 		t := heap.Pop(&lp.timers).(*timer)
-		t.f()
+		t.h.onTimer()
 	}
 }
 
@@ -453,7 +465,7 @@ type loopListener struct {
 
 func (lp *loop) addListener(l *listener, excl bool) {
 	ll := &loopListener{lp: lp, l: l, excl: excl, retry: timer{i: -1}}
-	ll.retry.f = ll.resume
+	ll.retry.h = ll
 	if lp.listeners == nil {
 		lp.listeners = map[*listener]*loopListener{}
 	}
@@ -492,7 +504,16 @@ const acceptBatch = 16
 
 func (ll *loopListener) event(uint32) {
 	lp := ll.lp
-	for range acceptBatch {
+	// A wake-up for this connection alone (one client at a time): accept
+	// it and no more, without the accept4 that would only say EAGAIN —
+	// the listener is level-triggered, and the epoll_pwait the loop makes
+	// before it parks reports it again if another is waiting. When the
+	// loop is busy, accepting until EAGAIN saves epoll_pwait calls.
+	batch := acceptBatch
+	if lp.nEvents == 1 {
+		batch = 1
+	}
+	for range batch {
 		fd, peer, err := accept4(ll.l.fd)
 		if err != nil {
 			switch err {
@@ -504,7 +525,7 @@ func (ll *loopListener) event(uint32) {
 			}
 			// Out of file descriptors or memory: stop listening a while.
 			ll.backoff = min(max(2*ll.backoff, 5*time.Millisecond), time.Second)
-			lp.s.log.Error("splitter: accept", "entry", ll.l.entry, "err", err, "backoff", ll.backoff)
+			lp.s.log.Error("splitter: accept", "entry", ll.l.entry, "err", os.NewSyscallError("accept4", err), "backoff", ll.backoff)
 			unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, ll.l.fd, nil)
 			lp.fds[ll.l.fd] = fdEntry{}
 			ll.off = true
@@ -516,7 +537,8 @@ func (ll *loopListener) event(uint32) {
 	}
 }
 
-func (ll *loopListener) resume() {
+// onTimer resumes accepting after a backoff.
+func (ll *loopListener) onTimer() {
 	ll.off = false
 	if err := ll.arm(); err != nil {
 		ll.lp.s.log.Error("splitter: accept", "entry", ll.l.entry, "err", err)

@@ -111,7 +111,7 @@ func (lp *loop) accept(fd int, peer netip.AddrPort, l *listener) {
 	ss.sv = ep{ss: ss, fd: -1}
 	ss.dir[0] = direction{from: &ss.c, to: &ss.sv}
 	ss.dir[1] = direction{from: &ss.sv, to: &ss.c}
-	ss.tm = timer{i: -1, f: ss.onTimer}
+	ss.tm = timer{i: -1, h: ss}
 	lp.sessions[ss] = struct{}{}
 	if m := s.opts.MaxConns; m > 0 && s.active.Load() > int64(m) {
 		ss.reject(rejectMaxConns, replyBusy)
@@ -199,7 +199,7 @@ func (ss *esession) onTimer() {
 	s := ss.lp.s
 	switch ss.phase {
 	case phaseHeader:
-		s.log.Warn("splitter: bad PROXY header from trusted front", "front", ss.src, "err", errDialTimeout)
+		s.log.Warn("splitter: bad PROXY header from trusted front", "front", ss.src, "err", errHeaderTimeout)
 		ss.reject(rejectProxyHeader, nil)
 	case phaseTarpit:
 		ss.forward()
@@ -404,7 +404,15 @@ func (ss *esession) dial(t *target) bool {
 	}
 	fd, err := sysSocket(family)
 	if err != nil {
-		ss.dialFailed(t, fmt.Errorf("dial tcp %v: socket: %w", t.addr, err))
+		err = fmt.Errorf("dial tcp %v: socket: %w", t.addr, err)
+		if localDialErr(err) {
+			// Not the target's fault, and any other would fail alike:
+			// no target marked down, no failover (next returns nil).
+			lp.s.log.Error("splitter: dial: out of local resources", "target", t.name, "addr", t.addr, "err", err)
+			ss.step = 3
+			return false
+		}
+		ss.dialFailed(t, err)
 		return false
 	}
 	if err := sysSetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
@@ -544,12 +552,14 @@ func (ss *esession) move(d *direction) error {
 				return err
 			}
 			d.n += int64(n)
+			if n > 0 {
+				ss.lastActive = lp.now // bytes are moving, even if not all of them
+			}
 			if d.pend = d.pend[n:]; len(d.pend) > 0 {
 				d.to.writable = false // a partial write: the socket's buffer is full
 				return nil
 			}
 			d.pend = nil
-			ss.lastActive = lp.now
 		}
 		if d.inPipe > 0 {
 			if !d.to.writable {

@@ -36,8 +36,8 @@ type Options struct {
 	// from anyone else are not interpreted: their bytes are relayed like
 	// any other and the server refuses them as a bad command.
 	TrustedFronts []netip.Prefix
-	// HeaderTimeout bounds the wait for a trusted front's header.
-	// Default 5s.
+	// HeaderTimeout bounds the wait for a trusted front's header, which
+	// may arrive in pieces (both engines). Default 5s.
 	HeaderTimeout time.Duration
 
 	// DialTimeout bounds each connection attempt to a target. Default 5s.

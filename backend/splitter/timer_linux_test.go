@@ -17,7 +17,7 @@ func TestTimerHeap(t *testing.T) {
 		ts := make([]*timer, 50)
 		want := map[int]int64{} // armed timers and their deadlines
 		for i := range ts {
-			ts[i] = &timer{i: -1, f: func() { fired = append(fired, i) }}
+			ts[i] = &timer{i: -1, h: timerFunc(func() { fired = append(fired, i) })}
 		}
 		now := int64(0)
 		for range 2000 {
@@ -34,7 +34,7 @@ func TestTimerHeap(t *testing.T) {
 				now += rng.Int64N(30)
 				fired = fired[:0]
 				for len(lp.timers) > 0 && lp.timers[0].when <= now {
-					lp.timers[0].f() // as runTimers, with a fake clock
+					lp.timers[0].h.onTimer() // as runTimers, with a fake clock
 					lp.stopTimer(lp.timers[0])
 				}
 				var due []int
