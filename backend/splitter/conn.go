@@ -257,42 +257,15 @@ func (ss *session) forward() {
 // marked down are skipped; if every candidate is, the primary is tried
 // anyway (a check may lag a recovery).
 func (ss *session) connect(primary *target) (*target, *net.TCPConn) {
-	s := ss.s
-	// Whether the primary was up at the start: one that was is dialled
-	// first and not again as the last resort after that dial marked it
-	// down.
-	primaryUp := primary.up.Load()
-	if primaryUp {
-		if c, local := ss.dial(primary); c != nil || local {
-			return primary, c
-		}
-	}
-	var buf [8]*target
-	tried := append(buf[:0], primary)
-	for _, ep := range ss.st.entries {
-		if ep == ss.entry || ep.Port() != ss.entry.Port() || ep.Addr().Is4() != ss.entry.Addr().Is4() {
-			continue
-		}
-		d := ss.st.router.Route(ss.src.Addr(), ep.Addr(), ep.Port())
-		if !d.Matched() {
-			continue
-		}
-		t := ss.st.rules[d.Rule()].target
-		if slices.Contains(tried, t) {
-			continue
-		}
-		tried = append(tried, t)
-		if !t.up.Load() {
-			continue
-		}
-		s.log.Info("splitter: failover", "src", ss.src, "entry", ss.entry, "from", primary.name, "to", t.name, "via", ep)
-		if c, local := ss.dial(t); c != nil || local {
+	var f failover
+	f.init(ss.st, ss.src, ss.entry, primary)
+	for t := f.next(ss.s.log); t != nil; t = f.next(ss.s.log) {
+		c, local := ss.dial(t)
+		if c != nil {
 			return t, c
 		}
-	}
-	if !primaryUp {
-		if c, _ := ss.dial(primary); c != nil {
-			return primary, c
+		if local {
+			break // any other target would fail alike
 		}
 	}
 	return nil, nil

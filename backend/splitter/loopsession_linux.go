@@ -36,16 +36,8 @@ type esession struct {
 
 	st  *state
 	dec steer.Decision
-	// Failover: the targets tried, and where the search is (see next).
-	t        *target // the target connecting or relaying to
-	tried    []*target
-	triedBuf [4]*target
-	step     int
-	// primaryUp is whether the primary was up when the search began: a
-	// primary that was up was dialled first, so it is not dialled again
-	// as the last resort after that dial marked it down.
-	primaryUp bool
-	ci        int // next index in st.entries
+	t   *target // the target connecting or relaying to
+	fo  failover
 
 	c, sv      ep
 	dir        [2]direction // client to server (in), server to client (out)
@@ -327,62 +319,15 @@ func (ss *esession) reject(why rejectReason, msg []byte) {
 // forward starts connecting to the rule's target.
 func (ss *esession) forward() {
 	ss.t = ss.st.rules[ss.dec.Rule()].target
-	ss.tried = append(ss.triedBuf[:0], ss.t)
-	ss.step, ss.ci = 0, 0
+	ss.fo.init(ss.st, ss.src, ss.entry, ss.t)
 	ss.tryNext()
-}
-
-// next returns the next target to try, in the goroutine engine's order
-// (connect in conn.go): the primary if up; the same source's targets on
-// the plan's other entry points of the same port and family, each distinct
-// one once, if up; the primary if it was down; then nil.
-func (ss *esession) next() *target {
-	primary := ss.tried[0]
-	switch ss.step {
-	case 0:
-		ss.step = 1
-		if ss.primaryUp = primary.up.Load(); ss.primaryUp {
-			return primary
-		}
-		fallthrough
-	case 1:
-		for ss.ci < len(ss.st.entries) {
-			ep := ss.st.entries[ss.ci]
-			ss.ci++
-			if ep == ss.entry || ep.Port() != ss.entry.Port() || ep.Addr().Is4() != ss.entry.Addr().Is4() {
-				continue
-			}
-			d := ss.st.router.Route(ss.src.Addr(), ep.Addr(), ep.Port())
-			if !d.Matched() {
-				continue
-			}
-			t := ss.st.rules[d.Rule()].target
-			if slices.Contains(ss.tried, t) {
-				continue
-			}
-			ss.tried = append(ss.tried, t)
-			if !t.up.Load() {
-				continue
-			}
-			ss.lp.s.log.Info("splitter: failover", "src", ss.src, "entry", ss.entry, "from", primary.name, "to", t.name, "via", ep)
-			return t
-		}
-		ss.step = 2
-		fallthrough
-	case 2:
-		ss.step = 3
-		if !ss.primaryUp {
-			return primary
-		}
-	}
-	return nil
 }
 
 // tryNext connects to the next candidate target, or refuses the client
 // when none is left.
 func (ss *esession) tryNext() {
 	for {
-		t := ss.next()
+		t := ss.fo.next(ss.lp.s.log)
 		if t == nil {
 			ss.st.rules[ss.dec.Rule()].stats.failures.Add(1)
 			ss.reject(rejectNoTarget, replyNoHost)
@@ -407,9 +352,9 @@ func (ss *esession) dial(t *target) bool {
 		err = fmt.Errorf("dial tcp %v: socket: %w", t.addr, err)
 		if localDialErr(err) {
 			// Not the target's fault, and any other would fail alike:
-			// no target marked down, no failover (next returns nil).
+			// no target marked down, no failover.
 			lp.s.log.Error("splitter: dial: out of local resources", "target", t.name, "addr", t.addr, "err", err)
-			ss.step = 3
+			ss.fo.stop()
 			return false
 		}
 		ss.dialFailed(t, err)

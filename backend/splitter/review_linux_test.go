@@ -312,6 +312,18 @@ func runLeakScenario(t *testing.T, eng Engine) scenarioResult {
 		open = append(open, c2)
 	}
 	waitFor(t, 5*time.Second, "six sessions", func() bool { return s.Stats().Active == 6 })
+	// Active counts a session from its accept; the goroutine engine decides
+	// it a moment later on its own goroutine. Compare the engines once
+	// both rules have counted all three of theirs.
+	waitFor(t, 5*time.Second, "the held sessions decided", func() bool {
+		n := 0
+		for _, r := range s.Stats().Rules {
+			if (r.Rule == "hole" || r.Rule == "tarpit") && r.Conns == 3 {
+				n++
+			}
+		}
+		return n == 2
+	})
 	try("max_conns", "127.1.30.1", "")
 	_ = held
 	st := s.Stats() // compared between the engines
