@@ -72,19 +72,12 @@ func (s *Splitter) serve(c *net.TCPConn, entry netip.AddrPort) {
 		ss.reject(rejectProxyHeader, nil)
 		return
 	}
-	var ok bool
-	if ss.bucket, ok = s.srcLimit.acquire(ss.src.Addr()); !ok {
-		ss.reject(rejectPerSource, replyBusy)
+	var why rejectReason
+	if ss.bucket, ss.st, ss.dec, why = s.admit(ss.src.Addr(), entry); why != admitted {
+		ss.reject(why, rejectReply[why])
 		return
 	}
-	st, d := s.decide(ss.src.Addr(), entry)
-	if !d.Matched() {
-		ss.reject(rejectNoRoute, replyNoRoute)
-		return
-	}
-	ss.st, ss.dec = st, d
-	rs := &st.rules[d.Rule()]
-	rs.stats.conns.Add(1)
+	rs := &ss.st.rules[ss.dec.Rule()]
 	if rs.tarpit > 0 && s.conns.arm(ss, rs.tarpit) {
 		return // the timer runs forward; this goroutine is done
 	}

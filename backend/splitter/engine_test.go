@@ -313,12 +313,7 @@ func TestProxyHeaderLen(t *testing.T) {
 // finds the same header length, says "more" for every proper prefix of
 // it, and the parse of the framed bytes is the same header.
 func FuzzProxyHeaderLen(f *testing.F) {
-	f.Add([]byte("PROXY TCP4 192.0.2.7 192.0.2.1 40000 25\r\nEHLO x\r\n"))
-	f.Add([]byte("PROXY TCP6 2001:db8::7 2001:db8::1 40000 25\r\n"))
-	f.Add([]byte("PROXY UNKNOWN\r\n"))
-	f.Add([]byte("\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c\xc0\x00\x02\x07\xc0\x00\x02\x01\x9c\x40\x00\x19HELO"))
-	f.Add([]byte("\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"))
-	f.Add([]byte("EHLO not a header\r\n"))
+	addProxySeeds(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		n, err := proxyHeaderLen(in)
 		if n < 0 || n > len(in) || (err != nil && n != 0) {

@@ -134,19 +134,12 @@ func (ss *esession) registerClient() error {
 // once, or after the tarpit).
 func (ss *esession) admit() {
 	s := ss.lp.s
-	var ok bool
-	if ss.bucket, ok = s.srcLimit.acquire(ss.src.Addr()); !ok {
-		ss.reject(rejectPerSource, replyBusy)
+	var why rejectReason
+	if ss.bucket, ss.st, ss.dec, why = s.admit(ss.src.Addr(), ss.entry); why != admitted {
+		ss.reject(why, rejectReply[why])
 		return
 	}
-	st, d := s.decide(ss.src.Addr(), ss.entry)
-	if !d.Matched() {
-		ss.reject(rejectNoRoute, replyNoRoute)
-		return
-	}
-	ss.st, ss.dec = st, d
-	rs := &st.rules[d.Rule()]
-	rs.stats.conns.Add(1)
+	rs := &ss.st.rules[ss.dec.Rule()]
 	if rs.tarpit > 0 {
 		ss.phase = phaseTarpit
 		ss.lp.setTimer(&ss.tm, ss.lp.clock()+int64(rs.tarpit))

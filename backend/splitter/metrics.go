@@ -69,6 +69,13 @@ const (
 
 var rejectNames = [numRejects]string{"max_conns", "max_per_source", "no_route", "no_target", "proxy_header"}
 
+// admitted is admit's "no rejection".
+const admitted rejectReason = -1
+
+// rejectReply is the client's 421 for each reason (none for a bad header:
+// the front gets no reply).
+var rejectReply = [numRejects][]byte{replyBusy, replyBusy, replyNoRoute, replyNoHost, nil}
+
 // Stats returns a snapshot of the counters.
 func (s *Splitter) Stats() Stats {
 	st := Stats{

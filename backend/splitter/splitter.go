@@ -416,3 +416,19 @@ func (s *Splitter) Close() error {
 	s.Shutdown(ctx)
 	return nil
 }
+
+// admit applies the per-source limit to a connection from src to entry and
+// decides it, counting it on its rule; both engines admit through it. The
+// bucket is to be released when the connection ends, whatever why is
+// (-1, nothing to release, when the limit refused it).
+func (s *Splitter) admit(src netip.Addr, entry netip.AddrPort) (bucket int, st *state, d steer.Decision, why rejectReason) {
+	bucket, ok := s.srcLimit.acquire(src)
+	if !ok {
+		return bucket, nil, steer.Decision{}, rejectPerSource
+	}
+	if st, d = s.decide(src, entry); !d.Matched() {
+		return bucket, nil, d, rejectNoRoute
+	}
+	st.rules[d.Rule()].stats.conns.Add(1)
+	return bucket, st, d, admitted
+}
