@@ -20,9 +20,10 @@
 // logs ([Options.Engine]). On Linux the default is the event loop: one
 // goroutine per GOMAXPROCS, each waiting only for its own epoll set (which
 // it parks on in Go's poller, so that it shares the scheduler with the
-// program's other goroutines), with non-blocking sockets registered once, edge-triggered with EPOLLRDHUP (a
-// short read with the peer's FIN in is the end, with no read more to find
-// it), no getsockname or getpeername (accept4 and the listener say the
+// program's other goroutines), with non-blocking sockets registered once,
+// edge-triggered with EPOLLRDHUP (a short read with the peer's FIN in is
+// the end, with no read more to find it; after a reset or TCP urgent data,
+// which end reads early, it reads on to EAGAIN), no getsockname or getpeername (accept4 and the listener say the
 // addresses), no EPOLL_CTL_DEL before a close, and timers (header, dial,
 // tarpit, idle, session) in a heap checked at each wait. Short messages move
 // with read and write through the loop's buffer; once a read fills it, that
@@ -30,7 +31,8 @@
 // connections are served by goroutines on the net package, and the relay's
 // io.Copy between *net.TCPConn splices on Linux. The event loop makes about
 // two thirds of the goroutine engine's system calls per connection and
-// costs a quarter less CPU (benchmarks/README.md, "## splitter").
+// costs about a third less CPU, level with HAProxy and nginx
+// (benchmarks/README.md, "## splitter").
 //
 // # Failover
 //
