@@ -291,11 +291,14 @@ func (ss *session) dial(t *target) (c *net.TCPConn, local bool) {
 
 // localDialErr reports whether a dial (or a health check) failed for
 // want of a local resource — file descriptors (EMFILE, ENFILE), socket
-// buffers or memory — rather than because of the target: such a failure
-// must not mark the target down.
+// buffers, memory, or free local ports (EADDRNOTAVAIL from connect) —
+// rather than because of the target: such a failure must not mark the
+// target down, or a proxy short of ports under load would take every
+// server out of service at once.
 func localDialErr(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM)
+		errors.Is(err, syscall.ENOBUFS) || errors.Is(err, syscall.ENOMEM) ||
+		errors.Is(err, syscall.EADDRNOTAVAIL)
 }
 
 // relay copies both ways until both sides have closed their half, or an

@@ -45,8 +45,8 @@
 // sender goes to the strict server on every MX, so it never fails over to a
 // lenient one. When every candidate fails the client gets 421 and retries
 // later, as SMTP intends. A dial that fails for want of a local resource
-// (the process out of file descriptors, EMFILE or ENFILE, or out of
-// memory) is not the target's fault: the target is not marked down, no
+// (the process out of file descriptors, EMFILE or ENFILE, out of memory,
+// or the host out of local ports, EADDRNOTAVAIL) is not the target's fault: the target is not marked down, no
 // other is tried (it would fail alike), the client gets 421, and the log
 // says "out of local resources".
 //

@@ -2,6 +2,7 @@ package splitter
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -224,4 +225,33 @@ func rawTargetSmallWindow(t *testing.T, eng Engine, opts Options, serve func(c *
 func countFDs() int {
 	ents, _ := os.ReadDir("/proc/self/fd")
 	return len(ents)
+}
+
+// TestLocalDialErrKinds: which dial errors are the splitter's own (the
+// target stays up, no failover) and which are the target's, wrapped as
+// net and the event loop wrap them.
+func TestLocalDialErrKinds(t *testing.T) {
+	wrap := func(e error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", e)}
+	}
+	for _, tc := range []struct {
+		err   error
+		local bool
+	}{
+		{wrap(syscall.EMFILE), true},
+		{wrap(syscall.ENFILE), true},
+		{wrap(syscall.ENOBUFS), true},
+		{wrap(syscall.ENOMEM), true},
+		{wrap(syscall.EADDRNOTAVAIL), true}, // out of ephemeral ports
+		{fmt.Errorf("dial tcp 192.0.2.1:25: socket: %w", syscall.EMFILE), true},
+		{wrap(syscall.ECONNREFUSED), false},
+		{wrap(syscall.ETIMEDOUT), false},
+		{wrap(syscall.EHOSTUNREACH), false},
+		{wrap(syscall.ENETUNREACH), false},
+		{fmt.Errorf("dial tcp 192.0.2.1:25: %w", errDialTimeout), false},
+	} {
+		if got := localDialErr(tc.err); got != tc.local {
+			t.Errorf("localDialErr(%v) = %v, want %v", tc.err, got, tc.local)
+		}
+	}
 }

@@ -342,15 +342,7 @@ func (ss *esession) dial(t *target) bool {
 	}
 	fd, err := sysSocket(family)
 	if err != nil {
-		err = fmt.Errorf("dial tcp %v: socket: %w", t.addr, err)
-		if localDialErr(err) {
-			// Not the target's fault, and any other would fail alike:
-			// no target marked down, no failover.
-			lp.s.log.Error("splitter: dial: out of local resources", "target", t.name, "addr", t.addr, "err", err)
-			ss.fo.stop()
-			return false
-		}
-		ss.dialFailed(t, err)
+		ss.dialFailed(t, fmt.Errorf("dial tcp %v: socket: %w", t.addr, err))
 		return false
 	}
 	if err := sysSetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
@@ -394,6 +386,13 @@ func (ss *esession) connected() {
 
 func (ss *esession) dialFailed(t *target, err error) {
 	s := ss.lp.s
+	if localDialErr(err) {
+		// Not the target's fault, and any other would fail alike: no
+		// target marked down, no failover.
+		s.log.Error("splitter: dial: out of local resources", "target", t.name, "addr", t.addr, "err", err)
+		ss.fo.stop()
+		return
+	}
 	t.dialFailures.Add(1)
 	if s.opts.HealthInterval > 0 {
 		t.setUp(s.log, false, err)
