@@ -254,3 +254,21 @@ func (w *lockedBuffer) String() string {
 func captureLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
+
+// oneSession runs a whole session from src to mx1 (banner, QUIT, close)
+// and waits until s counts no connection.
+func oneSession(t *testing.T, s *Splitter, src string) {
+	t.Helper()
+	c := dial(t, s, netip.MustParseAddr(src), mx1)
+	c.line()
+	quit(t, s, c)
+}
+
+// quit ends c's session (QUIT, close) and waits until s counts no
+// connection.
+func quit(t *testing.T, s *Splitter, c *smtpConn) {
+	t.Helper()
+	c.cmd("QUIT")
+	c.c.Close()
+	waitFor(t, 5*time.Second, "the session to end", func() bool { return s.Stats().Active == 0 })
+}

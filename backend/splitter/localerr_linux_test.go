@@ -85,16 +85,19 @@ func testLocalDialError(t *testing.T, eng Engine) {
 		}
 		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old)
 	}()
-	for {
-		fd, err := syscall.Dup(0)
-		if err == syscall.EMFILE {
-			break
+	fillFDs := func() { // takes every free descriptor below the limit
+		for {
+			fd, err := syscall.Dup(0)
+			if err == syscall.EMFILE {
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			fill = append(fill, fd)
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		fill = append(fill, fd)
 	}
+	fillFDs()
 	syscall.Close(fill[len(fill)-1])
 	fill = fill[:len(fill)-1]
 
@@ -132,16 +135,7 @@ func testLocalDialError(t *testing.T, eng Engine) {
 	// Now none left: the accept itself fails. (The refused session's
 	// descriptor is closed just after its 421 is sent: wait for it.)
 	waitFor(t, 5*time.Second, "the refused session to end", func() bool { return s.Stats().Active == 0 })
-	for {
-		fd, err := syscall.Dup(0)
-		if err == syscall.EMFILE {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		fill = append(fill, fd)
-	}
+	fillFDs()
 	if err := syscall.Connect(clients[1], sa); err != nil {
 		t.Fatal(err)
 	}

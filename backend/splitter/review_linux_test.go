@@ -374,11 +374,7 @@ func TestReviewBytesInWithProxyHeader(t *testing.T) {
 	for _, eng := range engines() {
 		t.Run(eng.String(), func(t *testing.T) {
 			tb := newTestbed(t, Options{Engine: eng, ProxyProtocol: 1})
-			c := dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
-			c.line()
-			c.cmd("QUIT")
-			c.c.Close()
-			waitFor(t, 5*time.Second, "the session to end", func() bool { return tb.s.Stats().Active == 0 })
+			oneSession(t, tb.s, "127.1.0.1")
 			for _, r := range tb.s.Stats().Rules {
 				if r.Rule == "split-mx1-0" {
 					in[eng] = r.BytesIn
@@ -564,11 +560,7 @@ func TestReviewAcceptEMFILE(t *testing.T) { forEngines(t, testReviewAcceptEMFILE
 
 func testReviewAcceptEMFILE(t *testing.T, eng Engine) {
 	tb := newTestbed(t, Options{Engine: eng})
-	warm := dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
-	warm.line()
-	warm.cmd("QUIT")
-	warm.c.Close()
-	waitFor(t, 5*time.Second, "the warm-up session to end", func() bool { return tb.s.Stats().Active == 0 })
+	oneSession(t, tb.s, "127.1.0.1") // warm-up
 
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
@@ -634,9 +626,7 @@ func testReviewAcceptEMFILE(t *testing.T, eng Engine) {
 	if name, _, _ := parseBanner(c.line()); name != "a" {
 		t.Errorf("client waiting through the backoff reached %q, want a", name)
 	}
-	c.cmd("QUIT")
-	c.c.Close()
-	waitFor(t, 5*time.Second, "the session to end", func() bool { return tb.s.Stats().Active == 0 })
+	quit(t, tb.s, c)
 	if st := tb.s.Stats(); st.Accepted != 2 {
 		t.Errorf("accepted %d, want 2", st.Accepted)
 	}

@@ -674,11 +674,7 @@ func TestMetrics(t *testing.T) { forEngines(t, testMetrics) }
 
 func testMetrics(t *testing.T, eng Engine) {
 	tb := newTestbed(t, Options{Engine: eng})
-	c := dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
-	c.line()
-	c.cmd("QUIT")
-	c.c.Close()
-	waitFor(t, 5*time.Second, "session end", func() bool { return tb.s.Stats().Active == 0 })
+	oneSession(t, tb.s, "127.1.0.1")
 	var sb strings.Builder
 	tb.s.MetricsHandler().ServeHTTP(fakeResponse{&sb}, nil)
 	for _, want := range []string{
