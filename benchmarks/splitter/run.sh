@@ -5,7 +5,8 @@
 # markdown table of benchmarks/README.md ("## splitter").
 # Needs root for apt-get if the peers are missing; everything runs on
 # loopback. Usage: benchmarks/splitter/run.sh [TRIALS] [DURATION] [smtpbench flags]
-# (e.g. -peers splitter -conc 16 -relays 0 to load one peer for profiling).
+# (e.g. -peers splitter -conc 16 -relays 0 to load one peer for profiling;
+# -peers haproxy,nginx,splitter,splitter-base -base OLD/splitter for an A/B run).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 trials=${1:-3}

@@ -61,6 +61,7 @@ func main() {
 	list20k := flag.String("list20k", "", "source list for the load runs")
 	listFull := flag.String("listfull", "", "full seed list for memory and start-up")
 	splitterBin := flag.String("splitter", "", "examples/splitter binary")
+	baseBin := flag.String("base", "", "another examples/splitter binary (e.g. main's) for the splitter-base peer: an A/B yardstick in the same run")
 	trials := flag.Int("trials", 3, "trials per peer and concurrency")
 	dur := flag.Duration("dur", 3*time.Second, "duration of one trial")
 	only := flag.String("peers", "direct,haproxy,nginx,splitter,splitter-goroutine,goproxy,socat", "the peers to run, comma-separated (for profiling one)")
@@ -168,13 +169,13 @@ stream {
 			return cmd, cmd.Start()
 		}
 	}
-	split := func(addr, engine string) func(string) (*exec.Cmd, error) {
+	split := func(bin *string, addr, engine string) func(string) (*exec.Cmd, error) {
 		return func(list string) (*exec.Cmd, error) {
 			policy, err := splitterPolicy(addr, a, b, strict, list)
 			if err != nil {
 				return nil, err
 			}
-			cmd := exec.Command(*splitterBin, "-policy", policy, "-engine", engine)
+			cmd := exec.Command(*bin, "-policy", policy, "-engine", engine)
 			cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
 			cmd.Stderr = os.Stderr
 			return cmd, cmd.Start()
@@ -207,6 +208,7 @@ stream {
 		{key: "nginx", name: "nginx stream " + version("nginx", "-v"), addr: freePort()},
 		{key: "splitter", name: "geosteer splitter, event loop", addr: freePort()},
 		{key: "splitter-goroutine", name: "geosteer splitter, goroutines", addr: freePort()},
+		{key: "splitter-base", name: "geosteer splitter, event loop, -base binary", addr: freePort()},
 		{key: "goproxy", name: "reference: naive Go proxy (io.Copy)", addr: freePort(), ref: true},
 		{key: "socat", name: "reference: socat " + version("socat", "-V"), addr: freePort(), ref: true, relayOnly: true},
 	}
@@ -217,9 +219,13 @@ stream {
 		case "nginx":
 			p.start = nginx(p.addr)
 		case "splitter":
-			p.start = split(p.addr, "eventloop")
+			p.start = split(splitterBin, p.addr, "eventloop")
 		case "splitter-goroutine":
-			p.start = split(p.addr, "goroutine")
+			p.start = split(splitterBin, p.addr, "goroutine")
+		case "splitter-base":
+			if *baseBin != "" {
+				p.start = split(baseBin, p.addr, "eventloop")
+			}
 		case "goproxy":
 			p.start = goproxy(p.addr)
 		case "socat":
@@ -228,6 +234,12 @@ stream {
 	}
 	want := strings.Split(*only, ",")
 	peers = slices.DeleteFunc(peers, func(p *peer) bool {
+		if p.key == "splitter-base" && *baseBin == "" {
+			if slices.Contains(want, p.key) {
+				fmt.Fprintln(os.Stderr, "smtpbench: no -base binary, splitter-base is left out")
+			}
+			return true
+		}
 		if p.key == "socat" && slices.Contains(want, "socat") {
 			if _, err := exec.LookPath("socat"); err != nil {
 				fmt.Fprintln(os.Stderr, "smtpbench: no socat, its reference is left out")
@@ -237,7 +249,7 @@ stream {
 		return !slices.Contains(want, p.key)
 	})
 	if len(peers) == 0 {
-		check(fmt.Errorf("-peers %q: want some of direct,haproxy,nginx,splitter,splitter-goroutine,goproxy,socat", *only))
+		check(fmt.Errorf("-peers %q: want some of direct,haproxy,nginx,splitter,splitter-goroutine,splitter-base,goproxy,socat", *only))
 	}
 	procs := slices.DeleteFunc(slices.Clone(peers), func(p *peer) bool { return p.start == nil })
 	routers := slices.DeleteFunc(slices.Clone(procs), func(p *peer) bool { return p.ref })
