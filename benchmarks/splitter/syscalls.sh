@@ -3,7 +3,7 @@
 # load: strace -f -c attached to the proxy for one trial (less a second
 # at each end), divided by the connections it dialled (connect calls).
 # strace slows the proxy down; the counts per connection are what matters.
-# Usage: benchmarks/splitter/syscalls.sh PEER [CONC] [DURATION]
+# Usage: benchmarks/splitter/syscalls.sh PEER [CONC] [DURATION] [run.sh flags, e.g. -base BIN]
 # (PEER: haproxy, nginx, splitter, splitter-goroutine or goproxy; default c=16 for 10s).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -13,7 +13,7 @@ dur=${3:-10}
 command -v strace >/dev/null || apt-get install -y strace >&2
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$here/run.sh" 1 "${dur}s" -peers "$peer" -conc "$conc" -relays 0 2>"$tmp/log" >/dev/null &
+"$here/run.sh" 1 "${dur}s" -peers "$peer" -conc "$conc" -relays 0 "${@:4}" 2>"$tmp/log" >/dev/null &
 run=$!
 pid=
 while [ -z "$pid" ] && kill -0 "$run" 2>/dev/null; do
