@@ -123,6 +123,7 @@ func newLoop(s *Splitter) (*loop, error) {
 	}
 	lp.file = os.NewFile(uintptr(epfd), "epoll")
 	lp.iter = lp.iterate
+	lp.repoll = 256
 	if lp.rc, err = lp.file.SyscallConn(); err != nil {
 		lp.file.Close()
 		unix.Close(evfd)
@@ -223,7 +224,6 @@ func (lp *loop) setDeadline() {
 // the loop — take the ready events without waiting, handle them, run the
 // due timers — then true to return from Read (exit) or false to park.
 func (lp *loop) iterate(fd uintptr) bool {
-	woken := true // the first poll follows a wake-up (or the entry)
 	for {
 		n, err := epollPoll(int(fd), lp.events)
 		lp.now = lp.clock()
@@ -248,14 +248,8 @@ func (lp *loop) iterate(fd uintptr) bool {
 		if lp.exit {
 			return true
 		}
-		// Poll again before parking when events may be left that no
-		// wake-up will announce (pending, a full poll), or are likely
-		// there already: a poll without parking found some (the loop is
-		// busy). After a wake-up the loop parks at once: polling first
-		// costs one call when events are there and saves one (of four)
-		// when none are.
-		if lp.pending || n == len(lp.events) || (!woken && n > 0) {
-			lp.pending, woken = false, false
+		if lp.pending || n >= lp.repoll {
+			lp.pending = false
 			continue
 		}
 		lp.setDeadline()

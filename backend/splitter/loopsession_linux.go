@@ -359,9 +359,6 @@ func (ss *esession) dial(t *target) bool {
 		ss.dialFailed(t, fmt.Errorf("dial tcp %v: connect: %w", t.addr, err))
 		return false
 	}
-	// A connect to this host or the next completes almost at once: poll
-	// for it before parking, rather than wake up for it.
-	lp.pending = true
 	ss.sv = ep{ss: ss, fd: fd, registered: true}
 	if err := lp.register(fd, unix.EPOLLIN|unix.EPOLLPRI|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET, &ss.sv); err != nil {
 		sysClose(fd)
