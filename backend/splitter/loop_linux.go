@@ -27,7 +27,7 @@ type eventLoops struct {
 	loops []*loop
 }
 
-// A loop is one goroutine that waits only for its epoll set (see run) and
+// A loop is one goroutine that waits only for its epoll set (see wait) and
 // does all the work of its connections: accept, the decision, connect, PROXY headers,
 // the relay and timers. All its fields but mu, cmds and dead are owned by
 // that goroutine.
@@ -46,25 +46,21 @@ type loop struct {
 	cmds []func()
 	dead bool // the loop has exited; evfd is closed
 
-	fds      []fdEntry // by fd
-	gen      uint32
-	timers   timerHeap
-	base     time.Time
-	now      int64    // nanoseconds since base, as of the last epoll_wait
-	buf      []byte   // the read buffer all relays of the loop share
-	pipes    []pipe   // spare splice pipes
-	file     *os.File // epfd, registered in Go's poller
-	rc       syscall.RawConn
-	deadline time.Time // file's read deadline: the earliest timer
-	// deadlineSet is false when the poller's deadline is not deadline
-	// (expired, or never set).
-	deadlineSet bool
-	iter        func(fd uintptr) bool // lp.iterate
-	events      []unix.EpollEvent
-	// pending: an event may be left in the epoll set that no callback
-	// will signal again (see run): poll again before parking.
-	pending   bool
-	repoll    int // poll again before parking after a poll this full
+	fds       []fdEntry // by fd
+	gen       uint32
+	timers    timerHeap
+	base      time.Time
+	now       int64    // nanoseconds since base, as of the last epoll_wait
+	nEvents   int      // how many events the last epoll_wait returned
+	buf       []byte   // the read buffer all relays of the loop share
+	pipes     []pipe   // spare splice pipes
+	file      *os.File // epfd in Go's poller (waitInNetpoll); nil if epoll_wait blocks
+	rc        syscall.RawConn
+	deadline  time.Time             // file's read deadline: the earliest timer
+	poll      func(fd uintptr) bool // pollOnce
+	events    []unix.EpollEvent
+	pollN     int
+	pollErr   error
 	sessions  map[*esession]struct{}
 	listeners map[*listener]*loopListener
 	exit      bool
@@ -122,8 +118,7 @@ func newLoop(s *Splitter) (*loop, error) {
 		return nil, fmt.Errorf("splitter: epoll fd: %w", err)
 	}
 	lp.file = os.NewFile(uintptr(epfd), "epoll")
-	lp.iter = lp.iterate
-	lp.repoll = 256
+	lp.poll = lp.pollOnce
 	if lp.rc, err = lp.file.SyscallConn(); err != nil {
 		lp.file.Close()
 		unix.Close(evfd)
@@ -150,21 +145,30 @@ func (lp *loop) clock() int64 { return int64(time.Since(lp.base)) }
 
 func (lp *loop) run() {
 	defer lp.s.bg.Done()
-	lp.events = make([]unix.EpollEvent, 256)
+	events := make([]unix.EpollEvent, 256)
 	for !lp.exit {
-		lp.setDeadline()
-		err := lp.rc.Read(lp.iter)
-		switch {
-		case err == nil: // iter returned true: exit
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			// The earliest timer is due. The poller keeps the expired
-			// deadline until it is set again, so it is, even if unchanged.
-			lp.runTimers()
-			lp.deadlineSet = false
-		default:
+		n, err := lp.wait(events)
+		lp.now = lp.clock()
+		lp.nEvents = n
+		if err != nil {
 			lp.s.log.Error("splitter: epoll_wait", "err", err)
 			time.Sleep(10 * time.Millisecond)
+			continue
 		}
+		for i := range n {
+			ev := &events[i]
+			fd := int(ev.Fd)
+			if fd == lp.evfd {
+				lp.commands()
+				continue
+			}
+			if fd < len(lp.fds) {
+				if e := lp.fds[fd]; e.h != nil && e.gen == uint32(ev.Pad) {
+					e.h.event(ev.Events)
+				}
+			}
+		}
+		lp.runTimers()
 	}
 	// Exit: what is left is closed (Shutdown has finished the sessions).
 	for ss := range lp.sessions {
@@ -180,81 +184,46 @@ func (lp *loop) run() {
 	lp.file.Close() // and epfd with it
 }
 
+// wait returns the loop's next events, or none once the earliest timer is
+// due.
+//
 // The loop's epoll fd is itself registered in Go's poller (an epoll set is
 // readable while it has events), and the loop goroutine parks there like
-// any goroutine blocked on a socket, with the earliest timer as its read
-// deadline. Blocking in epoll_wait instead holds a thread, and every
-// wake-up must get a P back from the scheduler: measured in session 3,
-// that cost 0.74 of the goroutine engine's CPU per connection against 0.63
-// here (three interleaved pairs of harness runs), and twice the goroutine
+// any goroutine blocked on a socket, with the earliest timer as its
+// deadline; the events are then taken with a non-blocking epoll_pwait.
+// Blocking in epoll_wait instead holds a thread, and every wake-up must
+// get a P back from the scheduler: measured in this session, that cost
+// 0.74 of the goroutine engine's CPU per connection against 0.63 here
+// (three interleaved pairs of harness runs), and twice the goroutine
 // engine's CPU when the splitter shares its process with busy goroutines
 // (BenchmarkSession, where the clients and sinks run in the same process:
 // 480 against 230 µs per session with GOMAXPROCS=1).
-//
-// The whole loop runs inside one RawConn.Read, as iter: Read resets the
-// poller's readiness only once, on entry, and iter returns false to park.
-// Go's poller registers the epoll fd edge-triggered, and the kernel wakes
-// it for every event added to the loop's set (ep_poll_callback wakes the
-// set's own waiters each time), so an event that arrives while the loop
-// works is recorded in the poll descriptor, or still pending in the
-// runtime's epoll set, when iter returns: Read then calls iter again at
-// once instead of parking. The loop therefore parks without first polling
-// its set for nothing, one epoll_pwait per wake-up fewer (session 3 made
-// that poll before parking, since each Read reset the readiness).
-//
-// What the kernel does not signal again is an event left in the set by a
-// poll rather than by a callback: a level-triggered listener still ready
-// after a bounded batch of accepts (it sets lp.pending), and the rest of a
-// poll that filled events. iter polls again for those before parking.
-
-// setDeadline sets the epoll file's read deadline to the earliest timer.
-func (lp *loop) setDeadline() {
+func (lp *loop) wait(events []unix.EpollEvent) (int, error) {
 	var dl time.Time
 	if len(lp.timers) > 0 {
 		dl = lp.base.Add(time.Duration(lp.timers[0].when))
 	}
-	if !lp.deadlineSet || !dl.Equal(lp.deadline) {
+	if !dl.Equal(lp.deadline) {
 		lp.file.SetReadDeadline(dl)
-		lp.deadline, lp.deadlineSet = dl, true
+		lp.deadline = dl
 	}
+	lp.events = events
+	err := lp.rc.Read(lp.poll)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, nil
+	}
+	if err == nil && lp.pollErr != unix.EINTR {
+		err = lp.pollErr
+	}
+	return lp.pollN, err
 }
 
-// iterate is the function RawConn.Read calls, as lp.iter (bound once in
-// newLoop: a method value per Read would be an allocation): one pass of
-// the loop — take the ready events without waiting, handle them, run the
-// due timers — then true to return from Read (exit) or false to park.
-func (lp *loop) iterate(fd uintptr) bool {
-	for {
-		n, err := epollPoll(int(fd), lp.events)
-		lp.now = lp.clock()
-		if err != nil && err != unix.EINTR {
-			lp.s.log.Error("splitter: epoll_wait", "err", err)
-			time.Sleep(10 * time.Millisecond)
-		}
-		for i := range n {
-			ev := &lp.events[i]
-			fd := int(ev.Fd)
-			if fd == lp.evfd {
-				lp.commands()
-				continue
-			}
-			if fd < len(lp.fds) {
-				if e := lp.fds[fd]; e.h != nil && e.gen == uint32(ev.Pad) {
-					e.h.event(ev.Events)
-				}
-			}
-		}
-		lp.runTimers()
-		if lp.exit {
-			return true
-		}
-		if lp.pending || n >= lp.repoll {
-			lp.pending = false
-			continue
-		}
-		lp.setDeadline()
-		return false
-	}
+// pollOnce is the function RawConn.Read calls, as lp.poll: bound once
+// (in newLoop), since a closure per wait would be an allocation per
+// wake-up.
+func (lp *loop) pollOnce(fd uintptr) bool {
+	lp.pollN, lp.pollErr = epollPoll(int(fd), lp.events)
+	return lp.pollN > 0 || lp.pollErr != nil
 }
 
 func (lp *loop) commands() {
@@ -535,11 +504,16 @@ const acceptBatch = 16
 
 func (ll *loopListener) event(uint32) {
 	lp := ll.lp
-	// Accept until EAGAIN: the listener is level-triggered, but the loop
-	// parks without polling its set again (see run), and a connection
-	// that was already waiting when the set was polled brings no new
-	// wake-up. A batch that ends without EAGAIN asks for that poll.
-	for range acceptBatch {
+	// A wake-up for this connection alone (one client at a time): accept
+	// it and no more, without the accept4 that would only say EAGAIN —
+	// the listener is level-triggered, and the epoll_pwait the loop makes
+	// before it parks reports it again if another is waiting. When the
+	// loop is busy, accepting until EAGAIN saves epoll_pwait calls.
+	batch := acceptBatch
+	if lp.nEvents == 1 {
+		batch = 1
+	}
+	for range batch {
 		fd, peer, err := accept4(ll.l.fd)
 		if err != nil {
 			switch err {
@@ -561,7 +535,6 @@ func (ll *loopListener) event(uint32) {
 		ll.backoff = 0
 		lp.accept(fd, peer, ll.l)
 	}
-	lp.pending = true
 }
 
 // onTimer resumes accepting after a backoff.
