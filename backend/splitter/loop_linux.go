@@ -64,12 +64,6 @@ type loop struct {
 	sessions  map[*esession]struct{}
 	listeners map[*listener]*loopListener
 	exit      bool
-
-	// hold's state: holdSkip more waits go straight to the poller;
-	// holdBackoff is the next skip after a timeout; holdOff is set when
-	// epoll_pwait2 is missing.
-	holdSkip, holdBackoff int
-	holdOff               bool
 }
 
 type fdEntry struct {
@@ -205,9 +199,6 @@ func (lp *loop) run() {
 // (BenchmarkSession, where the clients and sinks run in the same process:
 // 480 against 230 µs per session with GOMAXPROCS=1).
 func (lp *loop) wait(events []unix.EpollEvent) (int, error) {
-	if n, ok := lp.hold(events); ok {
-		return n, nil
-	}
 	var dl time.Time
 	if len(lp.timers) > 0 {
 		dl = lp.base.Add(time.Duration(lp.timers[0].when))
@@ -225,60 +216,6 @@ func (lp *loop) wait(events []unix.EpollEvent) (int, error) {
 		err = lp.pollErr
 	}
 	return lp.pollN, err
-}
-
-// holdWait bounds how long the loop waits for events in epoll_pwait2
-// itself, keeping its P, before it parks in Go's poller (wait): about the
-// time a client or server on the same host or network takes to answer.
-const holdWait = 2 * time.Millisecond
-
-// holdSkipMax bounds the waits that skip hold after holds that timed out.
-const holdSkipMax = 64
-
-// hold waits up to holdWait for the loop's next events without leaving the
-// Go scheduler: one epoll_pwait2, made as a raw system call, so the
-// goroutine keeps its P as if it were computing. A wake-up then costs that
-// one call, as nginx's does, against three or four through Go's poller
-// (see wait). It reports false, with no events taken, when the time ran
-// out or is not worth it (with true, and no events, when the earliest
-// timer came due while it waited): the earliest timer is sooner, the last holds
-// timed out (each timeout doubles the waits that skip hold, up to
-// holdSkipMax, so a loop whose peers answer slowly, or a quiet one, parks
-// in the poller at once), or epoll_pwait2 is missing (Linux before 5.11).
-//
-// Holding the P delays what else this P would run by holdWait at most:
-// the loop yields first, and a signal (the runtime's preemption, a stop
-// for the collector) ends the wait early with EINTR.
-func (lp *loop) hold(events []unix.EpollEvent) (int, bool) {
-	if lp.holdOff {
-		return 0, false
-	}
-	if lp.holdSkip > 0 {
-		lp.holdSkip--
-		return 0, false
-	}
-	d := holdWait
-	if len(lp.timers) > 0 {
-		d = min(d, time.Duration(lp.timers[0].when-lp.clock()))
-	}
-	if d <= 0 {
-		return 0, false
-	}
-	runtime.Gosched() // what else is runnable on this P runs first
-	n, err := epollWaitRaw(lp.epfd, events, d)
-	switch {
-	case n > 0:
-		lp.holdBackoff = 0
-		return n, true
-	case err == unix.ENOSYS:
-		lp.holdOff = true
-	case err == nil && d < holdWait:
-		return 0, true // the earliest timer is due
-	case err == nil: // timed out
-		lp.holdBackoff = min(2*lp.holdBackoff+1, holdSkipMax)
-		lp.holdSkip = lp.holdBackoff
-	}
-	return 0, false
 }
 
 // pollOnce is the function RawConn.Read calls, as lp.poll: bound once

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -172,17 +171,6 @@ func sysEpollAdd(epfd, fd int, ev *unix.EpollEvent) error {
 // epollPoll returns the events ready now, without waiting.
 func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
 	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), 0, 0, 0)
-	if e != 0 {
-		return 0, e
-	}
-	return int(n), nil
-}
-
-// epollWaitRaw waits up to d for events with epoll_pwait2 as a raw system
-// call: the goroutine keeps its P while it waits (see loop.hold).
-func epollWaitRaw(epfd int, events []unix.EpollEvent, d time.Duration) (int, error) {
-	ts := unix.NsecToTimespec(int64(d))
-	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT2, uintptr(epfd), uintptr(unsafe.Pointer(unsafe.SliceData(events))), uintptr(len(events)), uintptr(unsafe.Pointer(&ts)), 0, 0)
 	if e != 0 {
 		return 0, e
 	}
