@@ -4,6 +4,7 @@
 # at each end), divided by the connections it dialled (connect calls).
 # strace slows the proxy down; the counts per connection are what matters.
 # Usage: benchmarks/splitter/syscalls.sh PEER [CONC] [DURATION] [run.sh flags, e.g. -base BIN]
+# (SYSCALLS_TOOL=perf: perf stat instead of strace, totals of the main kinds).
 # (PEER: haproxy, nginx, splitter, splitter-goroutine or goproxy; default c=16 for 10s).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,6 +23,24 @@ while [ -z "$pid" ] && kill -0 "$run" 2>/dev/null; do
 done
 [ -n "$pid" ] || { cat "$tmp/log" >&2; exit 1; }
 sleep 1
+if [ "${SYSCALLS_TOOL:-strace}" = perf ]; then
+	# perf stat barely slows the proxy (strace makes every poll find
+	# events); it counts the main kinds only, plus CPU and switches.
+	perf stat -x, -o "$tmp/perf" -p "$pid" -e 'syscalls:sys_enter_connect,raw_syscalls:sys_enter,syscalls:sys_enter_epoll_pwait,syscalls:sys_enter_epoll_pwait2,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_accept4,context-switches,task-clock' -- sleep $((dur - 2)) 2>/dev/null
+	wait
+	awk -F, -v peer="$peer" -v conc="$conc" '
+		$3 ~ /connect/ { conns = $1 }
+		$3 != "" && $1 ~ /^[0-9.]+$/ { v[$3] = $1; order[n++] = $3 }
+		END {
+			printf "%s, c=%s: %d connections (perf stat)\n| event | per connection |\n|---|---:|\n", peer, conc, conns
+			for (i = 0; i < n; i++) if (order[i] !~ /connect/) {
+				k = order[i]; name = k; sub(/^syscalls:sys_enter_/, "", name); sub(/^raw_syscalls:sys_enter/, "all system calls", name)
+				if (k == "task-clock") printf "| CPU µs | %.1f |\n", v[k] * 1000 / conns
+				else printf "| %s | %.2f |\n", name, v[k] / conns
+			}
+		}' "$tmp/perf"
+	exit
+fi
 timeout -s INT $((dur - 2)) strace -f -c -o "$tmp/strace" -p "$pid" 2>/dev/null || true
 wait
 awk -v peer="$peer" -v conc="$conc" '
