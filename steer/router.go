@@ -75,6 +75,7 @@ type destKey struct {
 	hi, lo uint64
 	port   uint64
 	fast6  *fastIndex
+	e      *Entry
 }
 
 // noPort is a destKey's port that no connection's equals.
@@ -193,7 +194,7 @@ func (p *Plan) Router() (*Router, error) {
 		}
 		d := &rt.dests[i]
 		b := d.dst.As16()
-		k.hi, k.lo, k.fast6 = binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), d.e.fast6
+		k.hi, k.lo, k.fast6, k.e = binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), d.e.fast6, &d.e
 		if k.hi != 0 || k.lo != 0 { // not ::, whose words the invalid address has
 			k.port = uint64(d.port)
 		}
@@ -523,16 +524,16 @@ func (rt *Router) find(src, dst netip.Addr, port uint16) int {
 		p := uint64(port)
 		// Written out: Go does not unroll the loop, whose counter
 		// costs as much as a comparison.
-		var i int
+		var k *destKey
 		switch n := &rt.near; {
 		case n[0].is(hi, lo, p):
-			i = 0
+			k = &n[0]
 		case n[1].is(hi, lo, p):
-			i = 1
+			k = &n[1]
 		case n[2].is(hi, lo, p):
-			i = 2
+			k = &n[2]
 		case n[3].is(hi, lo, p):
-			i = 3
+			k = &n[3]
 		default:
 			return rt.miss(src, dst, port)
 		}
@@ -540,14 +541,14 @@ func (rt *Router) find(src, dst netip.Addr, port uint16) int {
 		// costs as much as the rest. An IPv4 source reads fast6[0],
 		// always fastSlow, and then its own index.
 		shi, slo := addrword.Words(src)
-		v := rt.near[i].fast6[shi>>48]
+		v := k.fast6[shi>>48]
 		if v == fastSlow && src.Is4() {
-			v = rt.dests[i].e.fast4[uint16(slo>>16)]
+			v = k.e.fast4[uint16(slo>>16)]
 		}
 		if v != fastSlow {
 			return int(v)
 		}
-		return rt.slow(i, src)
+		return k.e.slow(src)
 	}
 	return rt.miss(src, dst, port)
 }
@@ -615,10 +616,6 @@ func (e *Entry) find(src netip.Addr) int {
 	}
 	return e.slow(src)
 }
-
-// slow is find's slow for dests[i]: from find, which would otherwise
-// compute the Entry's address on its fast path too.
-func (rt *Router) slow(i int, src netip.Addr) int { return rt.dests[i].e.slow(src) }
 
 // slow is find for the sources the index leaves to the table.
 func (e *Entry) slow(src netip.Addr) int {
