@@ -36,11 +36,10 @@ import (
 // more than [cidr.MaxLabel] label combinations gets one table per
 // destination.) Its size is the table's and 64 KiB per destination.
 type Router struct {
-	// near is dests[:4] as find compares them, in the Router itself,
-	// so that find has no slice to load and no counter; the keys
-	// past len(dests) match nothing. Four: the seed's two MX in two
-	// families. The other destinations take miss, which compares each
-	// one's netip.Addr.
+	// near is the first four destinations (but ::) as find compares
+	// them, in the Router itself, so that find has no slice to load and
+	// no counter. Four: the seed's two MX in two families. The other
+	// destinations take miss, which compares each one's netip.Addr.
 	near  [4]destKey
 	dests []dest // IPv6 first, then IPv4
 	// rules[i+1] points to plan rule i (so that a Decision equals
@@ -69,17 +68,16 @@ type dest struct {
 // IPv4-mapped), its port, and the index an IPv6 source reads.
 //
 // The invalid address has the words of ::, so a destination :: (valid,
-// if useless) gets a port no uint16 equals, as do the unused keys; miss
-// finds those destinations by their netip.Addr.
+// if useless) is not kept near (miss finds it by its netip.Addr). The
+// unused keys are {::, port 0}, which no entry point has (Plan.Validate
+// rejects port 0), with an index of no rules: the invalid address or ::
+// at port 0 match them, and no rule.
 type destKey struct {
 	hi, lo uint64
-	port   uint64
+	port   uint16
 	fast6  *fastIndex
 	e      *Entry
 }
-
-// noPort is a destKey's port that no connection's equals.
-const noPort = 1 << 16
 
 // An Entry is the part of a [Router] that routes the connections to one
 // entry point (destination address and port): [Router.Route] with the
@@ -186,18 +184,18 @@ func (p *Plan) Router() (*Router, error) {
 	slices.SortStableFunc(rt.dests, func(x, y dest) int {
 		return cmp.Compare(y.dst.BitLen(), x.dst.BitLen())
 	})
-	for i := range rt.near {
-		k := &rt.near[i]
-		k.port = noPort
-		if i >= len(rt.dests) {
+	n := 0
+	for i := range rt.dests {
+		d := &rt.dests[i]
+		if n == len(rt.near) || d.dst == netip.IPv6Unspecified() {
 			continue
 		}
-		d := &rt.dests[i]
 		b := d.dst.As16()
-		k.hi, k.lo, k.fast6, k.e = binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), d.e.fast6, &d.e
-		if k.hi != 0 || k.lo != 0 { // not ::, whose words the invalid address has
-			k.port = uint64(d.port)
-		}
+		rt.near[n] = destKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), d.port, d.e.fast6, &d.e}
+		n++
+	}
+	for ; n < len(rt.near); n++ {
+		rt.near[n].fast6 = noFast4 // zeros: no rule
 	}
 	return rt, nil
 }
@@ -521,18 +519,17 @@ func (rt *Router) Rule(src, dst netip.Addr, port uint16) int {
 func (rt *Router) find(src, dst netip.Addr, port uint16) int {
 	if addrword.Fast() {
 		hi, lo := addrword.Words(dst)
-		p := uint64(port)
 		// Written out: Go does not unroll the loop, whose counter
 		// costs as much as a comparison.
 		var k *destKey
 		switch n := &rt.near; {
-		case n[0].is(hi, lo, p):
+		case n[0].is(hi, lo, port):
 			k = &n[0]
-		case n[1].is(hi, lo, p):
+		case n[1].is(hi, lo, port):
 			k = &n[1]
-		case n[2].is(hi, lo, p):
+		case n[2].is(hi, lo, port):
 			k = &n[2]
-		case n[3].is(hi, lo, p):
+		case n[3].is(hi, lo, port):
 			k = &n[3]
 		default:
 			return rt.miss(src, dst, port)
@@ -553,8 +550,10 @@ func (rt *Router) find(src, dst netip.Addr, port uint16) int {
 	return rt.miss(src, dst, port)
 }
 
-// is reports whether k is the destination of the words hi, lo and port p.
-func (k *destKey) is(hi, lo, p uint64) bool { return k.hi == hi && k.lo == lo && k.port == p }
+// is reports whether k is the destination of the words hi, lo and the port.
+func (k *destKey) is(hi, lo uint64, port uint16) bool {
+	return k.hi == hi && k.lo == lo && k.port == port
+}
 
 // miss is find for a destination that is not near (or for every
 // destination, where addrword cannot read in place): Entry's search.
