@@ -41,6 +41,9 @@ type Router struct {
 	// no counter. Four: the seed's two MX in two families. The other
 	// destinations take miss, which compares each one's netip.Addr.
 	near  [4]destKey
+	// nearIndex[i] is near[i]'s fast6, in the Router, so that find
+	// reads it at a constant offset with no pointer to load.
+	nearIndex [4]fastIndex
 	dests []dest // IPv6 first, then IPv4
 	// rules[i+1] points to plan rule i (so that a Decision equals
 	// Plan.Route's), rules[0] is nil; hashes[i] is rule i's hash.
@@ -191,11 +194,13 @@ func (p *Plan) Router() (*Router, error) {
 			continue
 		}
 		b := d.dst.As16()
+		rt.nearIndex[n] = *d.e.fast6
+		d.e.fast6 = &rt.nearIndex[n]
 		rt.near[n] = destKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), d.port, d.e.fast6, &d.e}
 		n++
 	}
 	for ; n < len(rt.near); n++ {
-		rt.near[n].fast6 = noFast4 // zeros: no rule
+		rt.near[n].fast6 = &rt.nearIndex[n] // zeros: no rule
 	}
 	return rt, nil
 }
@@ -522,15 +527,16 @@ func (rt *Router) find(src, dst netip.Addr, port uint16) int {
 		// Written out: Go does not unroll the loop, whose counter
 		// costs as much as a comparison.
 		var k *destKey
+		var f *fastIndex
 		switch n := &rt.near; {
 		case n[0].is(hi, lo, port):
-			k = &n[0]
+			k, f = &n[0], &rt.nearIndex[0]
 		case n[1].is(hi, lo, port):
-			k = &n[1]
+			k, f = &n[1], &rt.nearIndex[1]
 		case n[2].is(hi, lo, port):
-			k = &n[2]
+			k, f = &n[2], &rt.nearIndex[2]
 		case n[3].is(hi, lo, port):
-			k = &n[3]
+			k, f = &n[3], &rt.nearIndex[3]
 		default:
 			return rt.miss(src, dst, port)
 		}
@@ -538,7 +544,7 @@ func (rt *Router) find(src, dst netip.Addr, port uint16) int {
 		// costs as much as the rest. An IPv4 source reads fast6[0],
 		// always fastSlow, and then its own index.
 		shi, slo := addrword.Words(src)
-		v := k.fast6[shi>>48]
+		v := f[shi>>48]
 		if v == fastSlow && src.Is4() {
 			v = k.e.fast4[uint16(slo>>16)]
 		}
