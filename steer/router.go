@@ -40,11 +40,12 @@ type Router struct {
 	// them, in the Router itself, so that find has no slice to load and
 	// no counter. Four: the seed's two MX in two families. The other
 	// destinations take miss, which compares each one's netip.Addr.
-	near  [4]destKey
-	// nearIndex[i] is near[i]'s fast6, in the Router, so that find
-	// reads it at a constant offset with no pointer to load.
+	near [4]destKey
+	// nearIndex[i] is near[i]'s Entry's fast6 (which points here), in
+	// the Router, so that find reads it at a constant offset with no
+	// pointer to load and no nil check.
 	nearIndex [4]fastIndex
-	dests []dest // IPv6 first, then IPv4
+	dests     []dest // IPv6 first, then IPv4
 	// rules[i+1] points to plan rule i (so that a Decision equals
 	// Plan.Route's), rules[0] is nil; hashes[i] is rule i's hash.
 	rules  []*Rule
@@ -68,17 +69,18 @@ type dest struct {
 // its Entry so that the comparisons read one or two cache lines at
 // constant offsets: the 16-byte form of its address as two words,
 // which drops what Plan.Route drops (zones, and IPv4 against
-// IPv4-mapped), its port, and the index an IPv6 source reads.
+// IPv4-mapped), its port, and its Entry (for IPv4 and slow sources).
+// 32 bytes: two keys a cache line.
 //
 // The invalid address has the words of ::, so a destination :: (valid,
 // if useless) is not kept near (miss finds it by its netip.Addr). The
 // unused keys are {::, port 0}, which no entry point has (Plan.Validate
-// rejects port 0), with an index of no rules: the invalid address or ::
-// at port 0 match them, and no rule.
+// rejects port 0), with a nearIndex of zeros (no rule, never fastSlow,
+// so their nil Entry is not read): the invalid address or :: at port 0
+// match them, and no rule.
 type destKey struct {
 	hi, lo uint64
 	port   uint16
-	fast6  *fastIndex
 	e      *Entry
 }
 
@@ -196,11 +198,8 @@ func (p *Plan) Router() (*Router, error) {
 		b := d.dst.As16()
 		rt.nearIndex[n] = *d.e.fast6
 		d.e.fast6 = &rt.nearIndex[n]
-		rt.near[n] = destKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), d.port, d.e.fast6, &d.e}
+		rt.near[n] = destKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), d.port, &d.e}
 		n++
-	}
-	for ; n < len(rt.near); n++ {
-		rt.near[n].fast6 = &rt.nearIndex[n] // zeros: no rule
 	}
 	return rt, nil
 }
