@@ -34,8 +34,9 @@ func FuzzLoad(f *testing.F) {
 
 // FuzzRouter routes arbitrary connections (sources and destinations of
 // 4 or 16 bytes, else the invalid address; with a zone or not) through
-// the seed's plan, and one with a hash split: the Router and its Entry
-// must answer as Plan.Route.
+// the seed's plan, one with a hash split, and one whose entry points are
+// the unspecified addresses: the Router and its Entry must answer as
+// Plan.Route.
 func FuzzRouter(f *testing.F) {
 	hash := loadString(f, seedYAML[:len(seedYAML)-len("  - {name: split, split: [a, b]}\n")]+
 		"  - {name: split, split: [a, b, foreign], weights: [3, 2, 1], by: hash, seed: 0x2a}\n")
@@ -47,6 +48,11 @@ func FuzzRouter(f *testing.F) {
 		}
 		plans = append(plans, plan)
 	}
+	// The unspecified entry points: :: has the invalid address's words.
+	plans = append(plans, &Plan{Rules: []Rule{
+		{Name: "any6", Family: 6, DstAddr: netip.IPv6Unspecified(), DstPort: 25, Target: "a", To: netip.MustParseAddrPort("[2001:db8:10::1]:25")},
+		{Name: "any4", Family: 4, DstAddr: netip.IPv4Unspecified(), DstPort: 25, Target: "b", To: netip.MustParseAddrPort("10.0.0.2:25")},
+	}})
 	var routers []*Router
 	for _, p := range plans {
 		rt, err := p.Router()
@@ -64,9 +70,13 @@ func FuzzRouter(f *testing.F) {
 		{"2001:db8:99::1", "2001:db8::1", 25},
 		{"2a00::1", "2001:db8::2", 587},
 		{"fe80::1", "2001:db8::1", 25},
+		{"2001:db8:99::1", "::", 25},
+		{"192.0.2.7", "0.0.0.0", 25},
 	} {
 		f.Add(netip.MustParseAddr(c.src).AsSlice(), "", netip.MustParseAddr(c.dst).AsSlice(), "eth0", c.port)
 	}
+	f.Add(netip.MustParseAddr("2001:db8:99::1").AsSlice(), "", []byte{}, "", uint16(25)) // invalid destination
+
 	f.Fuzz(func(t *testing.T, sb []byte, sz string, db []byte, dz string, port uint16) {
 		src, _ := netip.AddrFromSlice(sb)
 		dst, _ := netip.AddrFromSlice(db)

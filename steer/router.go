@@ -23,19 +23,29 @@ import (
 // source's label in a [cidr.Table] says, for every destination at once,
 // which rule wins there. Each destination also has its own index of the
 // sources by /16, one byte each: the rule where all of the /16 has one,
-// else "ask the table". So a Route is a short scan of the destinations
-// and one read of that index, or, for the /16s that hold a boundary, one
-// table lookup and one load of the rule for the label, whatever the number
-// of rules and sets; only hash-split rules are left to evaluate per
-// connection. An [Entry] skips the scan. The table has only the
+// else "ask the table". So a Route is a comparison with the
+// destinations (the first four kept in the Router itself, as two words
+// and a port each), one read of that index, or, for the /16s that hold a
+// boundary, one table lookup and one load of the rule for the label,
+// whatever the number of rules and sets; only hash-split rules are left
+// to evaluate per connection. An [Entry] skips the comparison. The table
+// has only the
 // boundaries of the plan's sets and source ranges and does not grow with
 // the number of entry points: the seed's MX rotation gives each of its
 // halves one label shared by every MX. (A plan whose destinations need
 // more than [cidr.MaxLabel] label combinations gets one table per
 // destination.) Its size is the table's and 64 KiB per destination.
 type Router struct {
-	dests []dest // IPv6, IPv4, IPv4-mapped
-	n     int    // distinct destinations, dests[:n]
+	// near is the first four destinations (but ::) as find compares
+	// them, in the Router itself, so that find has no slice to load and
+	// no counter. Four: the seed's two MX in two families. The other
+	// destinations take miss, which compares each one's netip.Addr.
+	near [4]destKey
+	// nearIndex[i] is near[i]'s Entry's fast6 (which points here), in
+	// the Router, so that find reads it at a constant offset with no
+	// pointer to load and no nil check.
+	nearIndex [4]fastIndex
+	dests     []dest // IPv6 first, then IPv4
 	// rules[i+1] points to plan rule i (so that a Decision equals
 	// Plan.Route's), rules[0] is nil; hashes[i] is rule i's hash.
 	rules  []*Rule
@@ -53,6 +63,25 @@ type dest struct {
 	dst  netip.Addr
 	port uint16
 	e    Entry
+}
+
+// A destKey is a destination as find compares it, apart from the rest of
+// its Entry so that the comparisons read one or two cache lines at
+// constant offsets: the 16-byte form of its address as two words,
+// which drops what Plan.Route drops (zones, and IPv4 against
+// IPv4-mapped), its port, and its Entry (for IPv4 and slow sources).
+// 32 bytes: two keys a cache line.
+//
+// The invalid address has the words of ::, so a destination :: (valid,
+// if useless) is not kept near (miss finds it by its netip.Addr). The
+// unused keys are {::, port 0}, which no entry point has (Plan.Validate
+// rejects port 0), with a nearIndex of zeros (no rule, never fastSlow,
+// so their nil Entry is not read): the invalid address or :: at port 0
+// match them, and no rule.
+type destKey struct {
+	hi, lo uint64
+	port   uint16
+	e      *Entry
 }
 
 // An Entry is the part of a [Router] that routes the connections to one
@@ -155,19 +184,22 @@ func (p *Plan) Router() (*Router, error) {
 	if err != nil {
 		return nil, fmt.Errorf("steer: router: %w", err)
 	}
-	// IPv6 destinations first (their lookups are the cheap ones, where
-	// the scan shows most), then IPv4, then the IPv4 ones again in their
-	// IPv4-mapped form (as a dual-stack listener reports them), so that
-	// Rule compares the destination as given, with no unmapping.
+	// IPv6 destinations first: their lookups are the cheap ones, where
+	// the scan shows most.
 	slices.SortStableFunc(rt.dests, func(x, y dest) int {
 		return cmp.Compare(y.dst.BitLen(), x.dst.BitLen())
 	})
-	rt.n = len(rt.dests)
-	for _, d := range rt.dests {
-		if d.dst.Is4() {
-			d.dst = netip.AddrFrom16(d.dst.As16())
-			rt.dests = append(rt.dests, d)
+	n := 0
+	for i := range rt.dests {
+		d := &rt.dests[i]
+		if n == len(rt.near) || d.dst == netip.IPv6Unspecified() {
+			continue
 		}
+		b := d.dst.As16()
+		rt.nearIndex[n] = *d.e.fast6
+		d.e.fast6 = &rt.nearIndex[n]
+		rt.near[n] = destKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), d.port, &d.e}
+		n++
 	}
 	return rt, nil
 }
@@ -448,11 +480,11 @@ func sortU128(keys []u128) []u128 {
 // Route decides where a TCP connection from src to dst:port goes, as
 // [Plan.Route] does, returning an equal Decision. It does not allocate.
 //
-// It is a scan of the destinations, one read of the destination's /16
-// index (which answers most sources without the table) or one table
-// lookup, and one load of the two-word Decision, which is returned in
-// registers. An [Entry] (the destination resolved once, as a listener
-// knows it) skips the scan.
+// It is a comparison with the destinations, one read of the
+// destination's /16 index (which answers most sources without the table)
+// or one table lookup, and one load of the rule, the Decision being
+// returned in registers. An [Entry] (the destination resolved once, as a listener
+// knows it) skips the comparison.
 func (rt *Router) Route(src, dst netip.Addr, port uint16) Decision {
 	v := rt.find(src, dst, port)
 	return Decision{rt.rules[v], v}
@@ -477,46 +509,64 @@ func (rt *Router) Rule(src, dst netip.Addr, port uint16) int {
 // find returns the index in decisions (the plan's rule + 1, 0 for none)
 // of the connection from src to dst:port.
 //
+// Where netip.Addr's words can be read in place (checked once, here), the
+// destination is two words compared with the near keys, and the source's
+// /16 one shift of a register; otherwise, and for the destinations that
+// are not near, miss answers through the public API.
+//
 // It is nosplit, which drops the stack check from its fast path (three
 // instructions, measured ~0.15 ns of a ~3.5 ns Route); its frame is small
-// and the calls it makes (slow, miss) check the stack themselves, which
-// the linker verifies.
+// and the calls it makes check the stack themselves, which the linker
+// verifies.
 //
 //go:nosplit
 func (rt *Router) find(src, dst netip.Addr, port uint16) int {
-	ds := rt.dests
-	for i := range ds {
-		d := &ds[i]
-		if d.port != port || d.dst != dst {
-			continue
+	if addrword.Fast() {
+		hi, lo := addrword.Words(dst)
+		// Written out: Go does not unroll the loop, whose counter
+		// costs as much as a comparison.
+		var k *destKey
+		var f *fastIndex
+		switch n := &rt.near; {
+		case n[0].is(hi, lo, port):
+			k, f = &n[0], &rt.nearIndex[0]
+		case n[1].is(hi, lo, port):
+			k, f = &n[1], &rt.nearIndex[1]
+		case n[2].is(hi, lo, port):
+			k, f = &n[2], &rt.nearIndex[2]
+		case n[3].is(hi, lo, port):
+			k, f = &n[3], &rt.nearIndex[3]
+		default:
+			return rt.miss(src, dst, port)
 		}
 		// Entry.find, written out: it does not inline, and a call
-		// costs as much as the rest.
-		e := &d.e
-		// The source's first 16 bits from its register, not through
-		// As16's round trip via the stack. An IPv4 source reads
-		// fast6[0], always fastSlow, and then its own index.
-		v := e.fast6[addrword.Hi16(src)]
+		// costs as much as the rest. An IPv4 source reads fast6[0],
+		// always fastSlow, and then its own index.
+		shi, slo := addrword.Words(src)
+		v := f[shi>>48]
 		if v == fastSlow && src.Is4() {
-			v = e.fast4[uint16(addrword.Lo64(src)>>16)]
+			v = k.e.fast4[uint16(slo>>16)]
 		}
 		if v != fastSlow {
 			return int(v)
 		}
-		return rt.slow(i, src)
+		return k.e.slow(src)
 	}
 	return rt.miss(src, dst, port)
 }
 
-// miss is find for a destination that is none of rt.dests as given: it
-// may be one with a zone (which entry points do not have) or the
-// IPv4-mapped form of one with a zone (which the mapped copies do not
-// have). Out of find, so that find keeps fewer values across its calls.
+// is reports whether k is the destination of the words hi, lo and the port.
+func (k *destKey) is(hi, lo uint64, port uint16) bool {
+	return k.hi == hi && k.lo == lo && k.port == port
+}
+
+// miss is find for a destination that is not near (or for every
+// destination, where addrword cannot read in place): Entry's search.
 //
 //go:noinline
 func (rt *Router) miss(src, dst netip.Addr, port uint16) int {
-	if u := dst.Unmap().WithZone(""); u != dst {
-		return rt.find(src, u, port)
+	if e := rt.Entry(dst, port); e != nil {
+		return e.find(src)
 	}
 	return 0
 }
@@ -570,10 +620,6 @@ func (e *Entry) find(src netip.Addr) int {
 	}
 	return e.slow(src)
 }
-
-// slow is find's slow for dests[i]: from find, which would otherwise
-// compute the Entry's address on its fast path too.
-func (rt *Router) slow(i int, src netip.Addr) int { return rt.dests[i].e.slow(src) }
 
 // slow is find for the sources the index leaves to the table.
 func (e *Entry) slow(src netip.Addr) int {
@@ -659,7 +705,7 @@ func (ix *index) mark(fam, l int, lo, hi u128) {
 
 // String summarises the router, for debugging.
 func (rt *Router) String() string {
-	return fmt.Sprintf("%d destinations, %d tables, %d labels, %d hash chains", rt.n, rt.tables, rt.labels, len(rt.chains))
+	return fmt.Sprintf("%d destinations, %d tables, %d labels, %d hash chains", len(rt.dests), rt.tables, rt.labels, len(rt.chains))
 }
 
 // u128 is an address as a 128-bit integer.

@@ -32,7 +32,10 @@ var crossRanges = []netipx.IPRange{
 // TestRouterEdgePlans compares the Router with Plan.Route on random plans
 // whose sets and source ranges lie on those edges or cross those of
 // ::ffff:0:0/96, with a link-local entry point among the global ones
-// (checkRouter also routes to it with a zone, as its listener reports it).
+// (checkRouter also routes to it with a zone, as its listener reports it),
+// and the unspecified addresses, :: having the words of the invalid
+// address. Up to six destinations: some past the four the Router keeps
+// near.
 func TestRouterEdgePlans(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(21, 22))
 	n := 200
@@ -42,6 +45,7 @@ func TestRouterEdgePlans(t *testing.T) {
 	dsts := []netip.Addr{
 		netip.MustParseAddr("203.0.113.1"), netip.MustParseAddr("2001:db8::1"),
 		netip.MustParseAddr("fe80::1"), netip.MustParseAddr("2001:db8::2"),
+		netip.MustParseAddr("::"), netip.MustParseAddr("0.0.0.0"),
 	}
 	for i := range n {
 		p := &Plan{}

@@ -52,7 +52,7 @@ func TestSetFast(t *testing.T) {
 	}
 }
 
-// TestReads compares the reads, both ways, with As16 on addresses of every
+// TestReads compares the reads, both ways (and Words where Fast), with As16 on addresses of every
 // kind: IPv4, IPv4-mapped, IPv6 with and without a zone, invalid.
 func TestReads(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(21, 22))
@@ -87,6 +87,9 @@ func TestReads(t *testing.T) {
 			}
 			if got := Lo64(a); got != lo {
 				t.Errorf("fast %v: Lo64(%v) = %#x, want %#x", Fast(), a, got, lo)
+			}
+			if h, l := Words(a); Fast() && (h != hi || l != lo) {
+				t.Errorf("Words(%v) = %#x, %#x, want %#x, %#x", a, h, l, hi, lo)
 			}
 			if (a.Is4() || a.Is4In6() || !a.IsValid()) && Hi64(a) != 0 {
 				t.Errorf("fast %v: Hi64(%v) = %#x, want 0", Fast(), a, Hi64(a))
