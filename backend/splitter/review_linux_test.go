@@ -14,6 +14,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -566,9 +568,24 @@ func testReviewAcceptEMFILE(t *testing.T, eng Engine) {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
 		t.Skip(err)
 	}
-	// Fill every free number up to the highest open descriptor, so that
-	// the client's socket takes the next one and the splitter's accept
-	// finds none below the lowered limit.
+	// Leave the process exactly one free descriptor, for the client's
+	// socket, so that the splitter's accept finds none. Nothing may free
+	// a descriptor meanwhile: io.Copy's splice pipes (the goroutine
+	// engine's relay) wait in a sync.Pool and are closed by a finalizer
+	// after a collection, so collect first, let the finalizers run, and
+	// hold the collector off until the limit is back.
+	runtime.GC()
+	runtime.GC()
+	nfd := func() int { es, _ := os.ReadDir("/proc/self/fd"); return len(es) }
+	for n, t0 := nfd(), time.Now(); time.Since(t0) < 2*time.Second; {
+		time.Sleep(50 * time.Millisecond)
+		m := nfd()
+		if m == n {
+			break
+		}
+		n = m
+	}
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	var fill []int
 	defer func() {
 		for _, fd := range fill {
@@ -582,21 +599,28 @@ func testReviewAcceptEMFILE(t *testing.T, eng Engine) {
 		fmt.Sscan(e.Name(), &n)
 		maxFD = max(maxFD, n)
 	}
-	for range 10000 {
-		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fill = append(fill, fd)
-		if fd >= maxFD+1 {
-			break
-		}
-	}
 	low := lim
-	low.Cur = uint64(fill[len(fill)-1] + 2) // room for the client's socket only
+	low.Cur = uint64(maxFD + 2)
 	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
 		t.Skip(err)
 	}
+	for range 10000 {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == unix.EMFILE {
+			break
+		}
+		if err != nil {
+			unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+			t.Fatal(err)
+		}
+		fill = append(fill, fd)
+	}
+	if len(fill) == 0 {
+		unix.Setrlimit(unix.RLIMIT_NOFILE, &lim)
+		t.Fatal("no descriptor to leave free")
+	}
+	unix.Close(fill[len(fill)-1]) // the client's
+	fill = fill[:len(fill)-1]
 	restored := false
 	restore := func() {
 		if !restored {

@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -91,8 +92,15 @@ func (s *Sink) serve() {
 	defer s.wg.Done()
 	for {
 		c, err := s.ln.AcceptTCP()
-		if err != nil {
+		if errors.Is(err, net.ErrClosed) {
 			return
+		}
+		if err != nil {
+			// Out of descriptors (a test that starves its process, the
+			// splitter's and this sink's alike), say: a server keeps
+			// listening, and so does the sink.
+			time.Sleep(5 * time.Millisecond)
+			continue
 		}
 		s.mu.Lock()
 		s.conns[c] = true
