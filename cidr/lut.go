@@ -594,22 +594,28 @@ func (c chunk6) need() int {
 }
 
 // strideBudget is the most node entries per boundary a node may take to
-// send every chunk to a leaf. For the shared country data's six countries,
-// 2 makes the IPv6 table 3.9 MiB, and 51% of the lookups in the table take
-// a level more than the fixed two (4: 5.1 MiB and 48%; 16: 9.7 MiB and
-// 29%), with no difference in speed we could measure.
-const strideBudget = 2
+// send every chunk to a leaf; topBudget the same for the nodes right below
+// a /16. For the shared country data's six countries, strides of 2 and 4
+// entries per boundary make the IPv6 nodes 2.9 MiB, and 36% of the
+// lookups in the table take a level more than the fixed two, 13% more than
+// three (2 and 2: 2.2 MiB, 50% and 14%; 4 and 4: 3.5 MiB, 34% and 13%).
+// The levels below are where the keys cluster (runs of /64s), which larger
+// strides do not separate.
+const (
+	strideBudget = 2
+	topBudget    = 4
+)
 
 // stride returns the stride of a node over c: the fewest bits that divide c
 // into chunks of at most leaf6Keys boundaries each, if that costs at most
-// strideBudget entries per boundary; else that many entries, and some
-// chunks take another level.
-func (c chunk6) stride() int {
-	budget := min(bits.Len(uint(strideBudget*(len(c.bs)+len(c.split)))), 16, int(c.width))
-	if s := c.need(); s >= 0 && s <= budget {
+// budget entries per boundary; else that many entries, and some chunks
+// take another level.
+func (c chunk6) stride(budget int) int {
+	most := min(bits.Len(uint(budget*(len(c.bs)+len(c.split)))), 16, int(c.width))
+	if s := c.need(); s >= 0 && s <= most {
 		return s
 	}
-	return budget
+	return most
 }
 
 // compileBits6 compiles a canonical IPv6 range list, with top as its top
@@ -667,14 +673,14 @@ func compileBits6(rs []r6, top *[1 << 16]uint32) (bits6, error) {
 				return term6Wide // slow
 			}
 			// Isolate the split /64s in as few levels as memory allows.
-			s := max(d.stride(), min(bits.Len(uint(strideBudget*(j-i))), 16, int(d.width)), 1)
+			s := max(d.stride(strideBudget), min(bits.Len(uint(strideBudget*(j-i))), 16, int(d.width)), 1)
 			return block(d, s, low)
 		}
 		switch {
 		case len(d.bs) == 0:
 			return b2u32(d.in) * term6In
 		case len(d.bs) > leaf6Keys:
-			return block(d, max(d.stride(), 1), low)
+			return block(d, max(d.stride(strideBudget), 1), low)
 		}
 		if len(leaves) > term6Leaf {
 			err = errTooLarge
@@ -690,7 +696,7 @@ func compileBits6(rs []r6, top *[1 << 16]uint32) (bits6, error) {
 		if len(e.split) == 0 && len(e.bs) == 0 {
 			return node6(1, nodes6Out+int(b2u32(e.in))*(nodes6In-nodes6Out))
 		}
-		return block(e, max(e.stride(), 1), low)
+		return block(e, max(e.stride(strideBudget), 1), low)
 	}
 	root := chunk6{0, 64, bs, split, in0}
 	root.subchunks(16, func(c int, d chunk6) {
@@ -700,7 +706,7 @@ func compileBits6(rs []r6, top *[1 << 16]uint32) (bits6, error) {
 		case len(d.split) == 0 && len(d.bs) == 0:
 			t.top[c] = b2u32(d.in)
 		default:
-			t.top[c] = block(d, max(d.stride(), 1), mid)
+			t.top[c] = block(d, max(d.stride(topBudget), 1), mid)
 		}
 	})
 	if err != nil {
