@@ -444,8 +444,8 @@ func stepBit(w *[leaf4Keys]uint16, x, c, b uint) uint {
 // high 64 bits of the address: a top level indexed by the first 16 bits,
 // two levels of nodes indexed by as many of the next bits as each chunk
 // needs (1 to 16 each), and leaves of 8 keys, the high 64 bits of the
-// boundaries. A chunk too dense for the two levels takes more, behind a
-// branch that only its addresses take. A chunk that holds a /64 split in
+// boundaries. A chunk too dense for the two levels takes a third, without
+// a branch, and more behind a branch that only its addresses take. A chunk that holds a /64 split in
 // its low 64 bits has a wide leaf instead, of at most 8 whole 128-bit
 // keys, counted the same way. ::/16, where IPv4, IPv4-mapped and invalid
 // addresses fall (As16 gives them zeros there), is marked slow: a lookup
