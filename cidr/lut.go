@@ -443,43 +443,51 @@ func stepBit(w *[leaf4Keys]uint16, x, c, b uint) uint {
 // A bits6 is the membership form of a set's IPv6 ranges, indexed on the
 // high 64 bits of the address: a top level indexed by the first 16 bits,
 // two levels of nodes indexed by as many of the next bits as each chunk
-// needs (0 to 16 each), and leaves of 8 keys, the high 64 bits of the
-// boundaries. A chunk too dense for the two levels takes more, behind a
-// branch that only its addresses take. A chunk that holds a /64 split in
+// needs (1 to 16 each), and leaves of 8 keys, the high 64 bits of the
+// boundaries. A chunk too dense for the two levels takes a third, without
+// a branch, and more behind a branch that only its addresses take. A chunk that holds a /64 split in
 // its low 64 bits has a wide leaf instead, of at most 8 whole 128-bit
 // keys, counted the same way. ::/16, where IPv4, IPv4-mapped and invalid
 // addresses fall (As16 gives them zeros there), is marked slow: a lookup
 // there searches the set's ranges, as does one in a /64 of more than 8
 // boundaries (1% of the in-table stream of the benchmarks).
 //
+// Every level below the top is one array, nodes, of entries of one form,
+// so that a level costs a load, two shifts and an add, and the lookup
+// keeps the address's remaining bits at the top of a register:
+//
 //   - a top entry is 0 (out), 1 (in), 2 (slow) for a /16 of one state, or
-//     1<<31 | s<<26 | the offset of a block of 1<<s mid entries;
-//   - a mid entry holds a stride s (bits 26–30) and the offset of a block
-//     of 1<<s low entries;
-//   - a low entry holds the state at its chunk's start (bit 31) and the
-//     index of its leaf; or it is a node (bit 29), with a stride (bits
-//     24–28) and the offset of a block of low entries; or it is wide (bit
-//     30), with the index of its wide leaf, 0 for slow.
+//     a node;
+//   - a node entry holds 64 less its stride s (1 to 16) in bits 26–31,
+//     so that shifting the remaining bits right by it leaves the next s,
+//     and the offset of its block of 1<<s entries in nodes. Two levels of
+//     nodes are always taken: a chunk of one state at the first is a node
+//     over a block of two equal terminals (nodes[2:4] out, nodes[4:6] in);
+//   - a terminal entry has zeros in bits 26–31, its chunk's start state in
+//     bit 25, and in bits 0–23 the index of its leaf (leaf 0, all padding,
+//     for a chunk without boundaries) or, with bit 24 set, of its wide
+//     leaf (0 for slow).
 type bits6 struct {
-	top  *[1 << 16]uint32 // nil for the zero bits6
-	mid  []uint32
-	low  []uint32
-	keys []uint64
-	wide []a6
+	top   *[1 << 16]uint32 // nil for the zero bits6
+	nodes []uint32
+	keys  []uint64
+	wide  []a6
 }
 
 const (
-	top6Node     = 1 << 31
-	top6Slow     = 2
-	node6Bits    = 26
-	node6Mask    = 1<<node6Bits - 1
-	low6Wide     = 1 << 30
-	low6Node     = 1 << 29
-	low6Leaf     = 1<<29 - 1
-	low6StrideAt = 24
-	low6Off      = 1<<low6StrideAt - 1
-	leaf6Wide    = 8 // a wide leaf: 128 bytes
+	top6Slow  = 2
+	node6At   = 26 // a node entry's 64-s
+	node6Mask = 1<<node6At - 1
+	term6In   = 1 << 25
+	term6Wide = 1 << 24
+	term6Leaf = 1<<24 - 1
+	leaf6Wide = 8 // a wide leaf: 128 bytes
+	nodes6Out = 2 // the block of two out terminals
+	nodes6In  = 4 // and of two in terminals
 )
+
+// node6 returns the node entry of a block of 1<<s entries at off.
+func node6(s int, off int) uint32 { return uint32(64-s)<<node6At | uint32(off) }
 
 // boundaries64 returns the boundaries of the /64s wholly inside a canonical
 // IPv6 range list, whether the /64 0 is in, and the /64s the list splits
@@ -586,22 +594,28 @@ func (c chunk6) need() int {
 }
 
 // strideBudget is the most node entries per boundary a node may take to
-// send every chunk to a leaf. For the shared country data's six countries,
-// 2 makes the IPv6 table 3.9 MiB, and 51% of the lookups in the table take
-// a level more than the fixed two (4: 5.1 MiB and 48%; 16: 9.7 MiB and
-// 29%), with no difference in speed we could measure.
-const strideBudget = 2
+// send every chunk to a leaf; topBudget the same for the nodes right below
+// a /16. For the shared country data's six countries, strides of 2 and 4
+// entries per boundary make the IPv6 nodes 2.9 MiB, and 36% of the
+// lookups in the table take a level more than the fixed two, 13% more than
+// three (2 and 2: 2.2 MiB, 50% and 14%; 4 and 4: 3.5 MiB, 34% and 13%).
+// The levels below are where the keys cluster (runs of /64s), which larger
+// strides do not separate.
+const (
+	strideBudget = 2
+	topBudget    = 4
+)
 
 // stride returns the stride of a node over c: the fewest bits that divide c
 // into chunks of at most leaf6Keys boundaries each, if that costs at most
-// strideBudget entries per boundary; else that many entries, and some
-// chunks take another level.
-func (c chunk6) stride() int {
-	budget := min(bits.Len(uint(strideBudget*(len(c.bs)+len(c.split)))), 16, int(c.width))
-	if s := c.need(); s >= 0 && s <= budget {
+// budget entries per boundary; else that many entries, and some chunks
+// take another level.
+func (c chunk6) stride(budget int) int {
+	most := min(bits.Len(uint(budget*(len(c.bs)+len(c.split)))), 16, int(c.width))
+	if s := c.need(); s >= 0 && s <= most {
 		return s
 	}
-	return budget
+	return most
 }
 
 // compileBits6 compiles a canonical IPv6 range list, with top as its top
@@ -609,29 +623,30 @@ func (c chunk6) stride() int {
 func compileBits6(rs []r6, top *[1 << 16]uint32) (bits6, error) {
 	bs, in0, split := boundaries64(rs)
 	all, all0 := boundaries(rs, max6) // for wide leaves
-	t := bits6{top: top, mid: []uint32{0, 1}, low: []uint32{0, 1 << 31}}
+	t := bits6{top: top, nodes: []uint32{0, 0, 0, 0, term6In, term6In}}
 	leaves := [][leaf6Keys]uint64{{}}
 	for i := range leaves[0] {
 		leaves[0][i] = ^uint64(0)
 	}
 	wides := [][leaf6Wide]a6{{}} // wide leaf 0: none, slow
 	var err error
-	// block appends a block of 1<<s low entries, one per chunk of d, and
-	// returns its offset.
-	var low func(d chunk6) uint32
-	block := func(d chunk6, s int, mask int) int {
-		off := len(t.low)
-		if off+1<<s > mask+1 {
+	// block appends a block of 1<<s entries, entry(e) for each chunk e of
+	// d, and returns its node entry.
+	block := func(d chunk6, s int, entry func(chunk6) uint32) uint32 {
+		off := len(t.nodes)
+		if off+1<<s > node6Mask+1 {
 			err = errTooLarge
 			return 0
 		}
-		t.low = append(t.low, make([]uint32, 1<<s)...)
+		t.nodes = append(t.nodes, make([]uint32, 1<<s)...)
 		d.subchunks(uint(s), func(sub int, e chunk6) {
-			x := low(e) // before indexing t.low, which low may grow
-			t.low[off+sub] = x
+			x := entry(e) // before indexing t.nodes, which entry may grow
+			t.nodes[off+sub] = x
 		})
-		return off
+		return node6(s, off)
 	}
+	// low returns the entry of a chunk at the second level or below.
+	var low func(d chunk6) uint32
 	low = func(d chunk6) uint32 {
 		if len(d.split) > 0 {
 			// The whole boundaries in the chunk, after its start.
@@ -645,68 +660,54 @@ func compileBits6(rs []r6, top *[1 << 16]uint32) (bits6, error) {
 				j++
 			}
 			if j-i <= leaf6Wide {
-				if len(wides) > low6Leaf {
+				if len(wides) > term6Leaf {
 					err = errTooLarge
 					return 0
 				}
 				var w [leaf6Wide]a6
 				in := leafKeys6(w[:], all[i:j], start, all0 != (i%2 == 1))
 				wides = append(wides, w)
-				return b2u32(in)<<31 | low6Wide | uint32(len(wides)-1)
+				return b2u32(in)*term6In | term6Wide | uint32(len(wides)-1)
 			}
 			if d.width == 0 {
-				return low6Wide // slow
+				return term6Wide // slow
 			}
 			// Isolate the split /64s in as few levels as memory allows.
-			s := max(d.stride(), min(bits.Len(uint(strideBudget*(j-i))), 16, int(d.width)), 1)
-			off := block(d, s, low6Off)
-			return low6Node | uint32(s)<<low6StrideAt | uint32(off)
+			s := max(d.stride(strideBudget), min(bits.Len(uint(strideBudget*(j-i))), 16, int(d.width)), 1)
+			return block(d, s, low)
 		}
 		switch {
 		case len(d.bs) == 0:
-			return b2u32(d.in) << 31
+			return b2u32(d.in) * term6In
 		case len(d.bs) > leaf6Keys:
-			s := d.stride()
-			off := block(d, s, low6Off)
-			return low6Node | uint32(s)<<low6StrideAt | uint32(off)
+			return block(d, max(d.stride(strideBudget), 1), low)
 		}
-		if len(leaves) > low6Leaf {
+		if len(leaves) > term6Leaf {
 			err = errTooLarge
 			return 0
 		}
 		var w [leaf6Keys]uint64
 		in := leafKeys(w[:], len(d.bs), func(i int) uint64 { return d.bs[i] }, d.lo, d.in)
 		leaves = append(leaves, w)
-		return b2u32(in)<<31 | uint32(len(leaves)-1)
+		return b2u32(in)*term6In | uint32(len(leaves)-1)
+	}
+	// mid returns the entry of a chunk at the first level: always a node.
+	mid := func(e chunk6) uint32 {
+		if len(e.split) == 0 && len(e.bs) == 0 {
+			return node6(1, nodes6Out+int(b2u32(e.in))*(nodes6In-nodes6Out))
+		}
+		return block(e, max(e.stride(strideBudget), 1), low)
 	}
 	root := chunk6{0, 64, bs, split, in0}
 	root.subchunks(16, func(c int, d chunk6) {
 		switch {
 		case c == 0:
 			t.top[c] = top6Slow
-			return
 		case len(d.split) == 0 && len(d.bs) == 0:
 			t.top[c] = b2u32(d.in)
-			return
+		default:
+			t.top[c] = block(d, max(d.stride(topBudget), 1), mid)
 		}
-		s := d.stride()
-		off := len(t.mid)
-		if off+1<<s > node6Mask+1 {
-			err = errTooLarge
-			return
-		}
-		t.mid = append(t.mid, make([]uint32, 1<<s)...)
-		d.subchunks(uint(s), func(sub int, e chunk6) {
-			x := uint32(1) // a chunk in: low entry 1; out: 0
-			if len(e.split) == 0 && len(e.bs) == 0 {
-				x = b2u32(e.in)
-			} else {
-				s := e.stride()
-				x = uint32(s)<<node6Bits | uint32(block(e, s, node6Mask))
-			}
-			t.mid[off+sub] = x
-		})
-		t.top[c] = top6Node | uint32(s)<<node6Bits | uint32(off)
 	})
 	if err != nil {
 		return bits6{}, err
@@ -751,37 +752,42 @@ func leafKeys6(w []a6, keys []a6, lo a6, in bool) bool {
 // in the densest chunks, and the leaf's search. When the chunk's entry is
 // a wide leaf's, in is false and wide is that entry, for containsWide.
 func (t *bits6) contains(e uint32, hi uint64) (in bool, wide uint32) {
-	s2 := e >> node6Bits & 31
-	m := t.mid[e&node6Mask+uint32(hi>>((48-s2)&63))&(1<<s2-1)]
-	s3 := m >> node6Bits & 31
-	w := 48 - s2 - s3 // the width of n's chunk
-	n := t.low[m&node6Mask+uint32(hi>>(w&63))&(1<<s3-1)]
+	nodes := t.nodes
+	x := hi << 16 // the bits not yet taken, at the top
+	// A node's 64-s shifts x right to its next s bits; -(64-s)&63 = s
+	// shifts them out.
+	q := e >> node6At
+	m := nodes[e&node6Mask+uint32(x>>(q&63))]
+	x <<= -q & 63
+	q = m >> node6At
+	n := nodes[m&node6Mask+uint32(x>>(q&63))]
+	x <<= -q & 63
 	// One more level, without a branch: about half of the lookups in
 	// the shared country data need it, so that a branch would mispredict.
-	// A leaf entry reads low[0] instead, and keeps n.
-	node := uint32(-int32(n >> 29 & 1)) // all ones for a node
-	s := n >> low6StrideAt & 31 & node
-	w -= s
-	n2 := t.low[(n&low6Off+uint32(hi>>(w&63))&(1<<s-1))&node]
+	// A terminal reads nodes[0] instead, and keeps n.
+	q = n >> node6At
+	node := uint32(-int32((q + 63) >> 6)) // all ones for a node (q ≠ 0)
+	n2 := nodes[(n&node6Mask+uint32(x>>(q&63)))&node]
+	x <<= -q & 63
 	n ^= (n ^ n2) & node
-	for n&low6Node != 0 {
-		// A chunk too dense for two levels: rare, so that this branch
+	for n>>node6At != 0 {
+		// A chunk too dense for three levels: rare, so that this branch
 		// is predicted.
-		s := n >> low6StrideAt & 31
-		w -= s
-		n = t.low[n&low6Off+uint32(hi>>(w&63))&(1<<s-1)]
+		q = n >> node6At
+		n = nodes[n&node6Mask+uint32(x>>(q&63))]
+		x <<= -q & 63
 	}
-	if n&low6Wide != 0 {
+	if n&term6Wide != 0 {
 		return false, n
 	}
-	off := uint(n&low6Leaf) * leaf6Keys
+	off := uint(n&term6Leaf) * leaf6Keys
 	l := (*[leaf6Keys]uint64)(t.keys[off : off+leaf6Keys])
 	c := step6Count(l, hi, 0, 4)
 	c = step6Count(l, hi, c, 2)
 	c = step6Count(l, hi, c, 1)
 	_, gt := bits.Sub64(hi, l[c&(leaf6Keys-1)], 0)
 	c += 1 - uint(gt)
-	return (n>>31^uint32(c))&1 == 1, 0
+	return (n>>25^uint32(c))&1 == 1, 0
 }
 
 // step6Count adds half to c if the key before c+half is ≤ x.
@@ -792,7 +798,7 @@ func step6Count(w *[leaf6Keys]uint64, x uint64, c, half uint) uint {
 
 // containsWide searches the wide leaf of the low entry n.
 func (t *bits6) containsWide(n uint32, k a6) (in, slow bool) {
-	i := uint(n & low6Leaf)
+	i := uint(n & term6Leaf)
 	if i == 0 {
 		return false, true
 	}
@@ -803,5 +809,5 @@ func (t *bits6) containsWide(n uint32, k a6) (in, slow bool) {
 		_, b = bits.Sub64(k.hi, x.hi, b) // 1 if k < x
 		c += 1 - uint(b)
 	}
-	return (n>>31^uint32(c))&1 == 1, false
+	return (n>>25^uint32(c))&1 == 1, false
 }

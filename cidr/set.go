@@ -3,6 +3,7 @@ package cidr
 import (
 	"iter"
 	"math/big"
+	"math/bits"
 	"net/netip"
 	"strings"
 
@@ -62,7 +63,8 @@ func (s *Set) contains(addr netip.Addr) bool {
 	// An IPv6 address whose /16 has one state (most of the IPv6 space,
 	// which is mostly empty) is answered from one byte. IPv4, IPv4-mapped
 	// and invalid addresses meet ::/16, marked slow, and go on.
-	if e := t.first6[addrword.Hi16(addr)]; e < top6Slow {
+	hi := addrword.Hi64(addr)
+	if e := t.first6[hi>>48]; e < top6Slow {
 		return e == 1
 	}
 	if addr.Is4() {
@@ -85,14 +87,41 @@ func (s *Set) contains(addr netip.Addr) bool {
 		c += (uint(w[c&(leaf4Keys-1)]) - x) >> signBit
 		return (n>>31^uint32(c))&1 == 1
 	}
-	if e := t.top6[addrword.Hi16(addr)]; e != top6Slow {
-		in, wide := t.v6.contains(e, addrword.Hi64(addr))
-		if wide == 0 {
-			return in
-		}
-		return t.containsWide(wide, addr)
+	e := t.top6[hi>>48]
+	if e == top6Slow {
+		return t.containsZero(addr)
 	}
-	return t.containsZero(addr)
+	// The lookup of a bits6 (see bits6.contains), written out here: a
+	// call would spill addr to the stack for the wide leaves' path.
+	nodes := t.v6.nodes
+	x := hi << 16
+	q := e >> node6At
+	m := nodes[e&node6Mask+uint32(x>>(q&63))]
+	x <<= -q & 63
+	q = m >> node6At
+	n := nodes[m&node6Mask+uint32(x>>(q&63))]
+	x <<= -q & 63
+	q = n >> node6At
+	node := uint32(-int32((q + 63) >> 6))
+	n2 := nodes[(n&node6Mask+uint32(x>>(q&63)))&node]
+	x <<= -q & 63
+	n ^= (n ^ n2) & node
+	for n>>node6At != 0 {
+		q = n >> node6At
+		n = nodes[n&node6Mask+uint32(x>>(q&63))]
+		x <<= -q & 63
+	}
+	if n&term6Wide != 0 {
+		return t.containsWide(n, addr)
+	}
+	off := uint(n&term6Leaf) * leaf6Keys
+	l := (*[leaf6Keys]uint64)(t.v6.keys[off : off+leaf6Keys])
+	c := step6Count(l, hi, 0, 4)
+	c = step6Count(l, hi, c, 2)
+	c = step6Count(l, hi, c, 1)
+	_, gt := bits.Sub64(hi, l[c&(leaf6Keys-1)], 0)
+	c += 1 - uint(gt)
+	return (n>>25^uint32(c))&1 == 1
 }
 
 // search is Contains for a set not compiled: a binary search.

@@ -450,8 +450,8 @@ func split64(p []run[a6]) (coarse []run[uint64], fine []run[a6]) {
 // result, and on its copies, costs a table lookup instead of a binary
 // search. Compile a set that answers many queries, such as a steering
 // rule's; the set algebra's results are not compiled. Building takes about
-// as long as building the Set, and the table takes about two and a half
-// times the Set's memory (see bits4 and bits6 for its layout).
+// as long as building the Set, and the table takes about three times the
+// Set's memory (see bits4 and bits6 for its layout).
 func (s Set) Compile() Set {
 	if s.tab != nil {
 		return s
