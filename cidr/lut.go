@@ -747,49 +747,6 @@ func leafKeys6(w []a6, keys []a6, lo a6, in bool) bool {
 	return in
 }
 
-// contains finishes the lookup of an address whose high 64 bits are hi and
-// whose top entry e is a node: three loads, the same for every address but
-// in the densest chunks, and the leaf's search. When the chunk's entry is
-// a wide leaf's, in is false and wide is that entry, for containsWide.
-func (t *bits6) contains(e uint32, hi uint64) (in bool, wide uint32) {
-	nodes := t.nodes
-	x := hi << 16 // the bits not yet taken, at the top
-	// A node's 64-s shifts x right to its next s bits; -(64-s)&63 = s
-	// shifts them out.
-	q := e >> node6At
-	m := nodes[e&node6Mask+uint32(x>>(q&63))]
-	x <<= -q & 63
-	q = m >> node6At
-	n := nodes[m&node6Mask+uint32(x>>(q&63))]
-	x <<= -q & 63
-	// One more level, without a branch: about half of the lookups in
-	// the shared country data need it, so that a branch would mispredict.
-	// A terminal reads nodes[0] instead, and keeps n.
-	q = n >> node6At
-	node := uint32(-int32((q + 63) >> 6)) // all ones for a node (q ≠ 0)
-	n2 := nodes[(n&node6Mask+uint32(x>>(q&63)))&node]
-	x <<= -q & 63
-	n ^= (n ^ n2) & node
-	for n>>node6At != 0 {
-		// A chunk too dense for three levels: rare, so that this branch
-		// is predicted.
-		q = n >> node6At
-		n = nodes[n&node6Mask+uint32(x>>(q&63))]
-		x <<= -q & 63
-	}
-	if n&term6Wide != 0 {
-		return false, n
-	}
-	off := uint(n&term6Leaf) * leaf6Keys
-	l := (*[leaf6Keys]uint64)(t.keys[off : off+leaf6Keys])
-	c := step6Count(l, hi, 0, 4)
-	c = step6Count(l, hi, c, 2)
-	c = step6Count(l, hi, c, 1)
-	_, gt := bits.Sub64(hi, l[c&(leaf6Keys-1)], 0)
-	c += 1 - uint(gt)
-	return (n>>25^uint32(c))&1 == 1, 0
-}
-
 // step6Count adds half to c if the key before c+half is ≤ x.
 func step6Count(w *[leaf6Keys]uint64, x uint64, c, half uint) uint {
 	_, gt := bits.Sub64(x, w[(c+half-1)&(leaf6Keys-1)], 0)

@@ -91,22 +91,31 @@ func (s *Set) contains(addr netip.Addr) bool {
 	if e == top6Slow {
 		return t.containsZero(addr)
 	}
-	// The lookup of a bits6 (see bits6.contains), written out here: a
-	// call would spill addr to the stack for the wide leaves' path.
+	// The descent of the bits6, written out here: a call would spill
+	// addr to the stack for the wide leaves' path. Three loads, the same
+	// for every address but in the densest chunks, then the leaf's
+	// search.
 	nodes := t.v6.nodes
-	x := hi << 16
+	x := hi << 16 // the bits not yet taken, at the top
+	// A node's 64-s shifts x right to its next s bits; -(64-s)&63 = s
+	// shifts them out.
 	q := e >> node6At
 	m := nodes[e&node6Mask+uint32(x>>(q&63))]
 	x <<= -q & 63
 	q = m >> node6At
 	n := nodes[m&node6Mask+uint32(x>>(q&63))]
 	x <<= -q & 63
+	// One more level, without a branch: about half of the lookups in
+	// the shared country data need it, so that a branch would mispredict.
+	// A terminal reads nodes[0] instead, and keeps n.
 	q = n >> node6At
-	node := uint32(-int32((q + 63) >> 6))
+	node := uint32(-int32((q + 63) >> 6)) // all ones for a node (q ≠ 0)
 	n2 := nodes[(n&node6Mask+uint32(x>>(q&63)))&node]
 	x <<= -q & 63
 	n ^= (n ^ n2) & node
 	for n>>node6At != 0 {
+		// A chunk too dense for three levels: rare, so that this
+		// branch is predicted.
 		q = n >> node6At
 		n = nodes[n&node6Mask+uint32(x>>(q&63))]
 		x <<= -q & 63
