@@ -16,7 +16,10 @@ import (
 
 // A Router is a plan compiled for routing connections in process: the
 // fast form of [Plan.Route], with the same answers (proven by property
-// tests), allocation-free and safe for concurrent use.
+// tests), allocation-free and safe for concurrent use. A Router is made
+// by [Plan.Router] and used through the pointer it returns: the zero
+// Router is not usable (its methods panic), and its Entries point into
+// it, so a Router in use must not be overwritten or copied.
 //
 // Inside, the source address space is cut into pieces on which every
 // destination (entry point address and port) applies the same rule: a
@@ -29,10 +32,9 @@ import (
 // boundary, one table lookup and one load of the rule for the label,
 // whatever the number of rules and sets; only hash-split rules are left
 // to evaluate per connection. An [Entry] skips the comparison. The table
-// has only the
-// boundaries of the plan's sets and source ranges and does not grow with
-// the number of entry points: the seed's MX rotation gives each of its
-// halves one label shared by every MX. (A plan whose destinations need
+// has only the boundaries of the plan's sets and source ranges and does
+// not grow with the number of entry points: the seed's MX rotation gives
+// each of its halves one label shared by every MX. (A plan whose destinations need
 // more than [cidr.MaxLabel] label combinations gets one table per
 // destination.) Its size is the table's and 64 KiB per destination.
 type Router struct {
