@@ -639,3 +639,28 @@ func TestReviewCompiledSharedSix(t *testing.T) {
 	}
 	t.Logf("six: %d random in-table addresses agree; node levels of 1/64 of them: %v", count, hist)
 }
+
+// FuzzReviewCompiledRanges decodes the input into IPv6 ranges of any
+// alignment (18 bytes each: a 16-byte address, a count of low bits to set
+// for the range's end, and a byte choosing how much of it to clear first)
+// and compares the compiled Set with the binary search at every change
+// point of its tables.
+func FuzzReviewCompiledRanges(f *testing.F) {
+	f.Add([]byte{0x26, 6, 0x54, 0xc3, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 5, 3, 0})
+	f.Add([]byte{0x2a, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 64, 64, 0x2a, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 64, 64})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var rs [][2]a6
+		for len(data) >= 18 && len(rs) < 64 {
+			var b [16]byte
+			copy(b[:], data)
+			lo := key6(netip.AddrFrom16(b))
+			lo = lo.andNot(lowMask6(int(data[17]) % 129))
+			hi := lo.or(lowMask6(int(data[16]) % 129))
+			rs = append(rs, [2]a6{lo, hi})
+			data = data[18:]
+		}
+		s := review4Set(t, rs)
+		review4Exhaustive(t, "fuzz", s, rand.New(rand.NewPCG(41, uint64(len(rs)))))
+	})
+}
