@@ -55,6 +55,11 @@ func (s Set) Contains(addr netip.Addr) bool {
 	return s.contains(addr)
 }
 
+// contains is nosplit, which drops the stack check from the fast paths
+// (as in steer's Router.find); the calls it makes check the stack
+// themselves, which the linker verifies.
+//
+//go:nosplit
 func (s *Set) contains(addr netip.Addr) bool {
 	t := s.tab
 	if t == nil {
