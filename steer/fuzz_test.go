@@ -78,14 +78,7 @@ func FuzzRouter(f *testing.F) {
 	f.Add(netip.MustParseAddr("2001:db8:99::1").AsSlice(), "", []byte{}, "", uint16(25)) // invalid destination
 
 	f.Fuzz(func(t *testing.T, sb []byte, sz string, db []byte, dz string, port uint16) {
-		src, _ := netip.AddrFromSlice(sb)
-		dst, _ := netip.AddrFromSlice(db)
-		if src.Is6() && sz != "" {
-			src = src.WithZone(sz)
-		}
-		if dst.Is6() && dz != "" {
-			dst = dst.WithZone(dz)
-		}
+		src, dst := fuzzAddr(sb, sz), fuzzAddr(db, dz)
 		forEachRead(t, func(read string) {
 			for i, p := range plans {
 				want := p.Route(src, dst, port)
@@ -98,4 +91,14 @@ func FuzzRouter(f *testing.F) {
 			}
 		})
 	})
+}
+
+// fuzzAddr is the address of the fuzzer's bytes b (invalid unless 4 or
+// 16 of them), with the zone z if it is IPv6.
+func fuzzAddr(b []byte, z string) netip.Addr {
+	a, _ := netip.AddrFromSlice(b)
+	if a.Is6() && z != "" {
+		a = a.WithZone(z)
+	}
+	return a
 }

@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 
@@ -358,7 +359,7 @@ func TestReviewRouterShared(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(51, 52))
 	ds := []reviewDest{reviewPool[0], reviewPool[2], reviewPool[4], reviewPool[5], reviewPool[1], reviewPool[6], reviewPool[8]}
 	p := reviewPlan(ds, rnd.IntN)
-	before := slicesCloneRules(p.Rules)
+	before := slices.Clone(p.Rules)
 	first, err := p.Router()
 	if err != nil {
 		t.Fatal(err)
@@ -391,7 +392,7 @@ func TestReviewRouterShared(t *testing.T) {
 			}
 		}
 	}
-	if !slicesEqualRules(before, p.Rules) {
+	if !slices.Equal(before, p.Rules) {
 		t.Error("building Routers changed the plan's rules")
 	}
 	for i, d := range ds {
@@ -417,20 +418,6 @@ func TestReviewRouterShared(t *testing.T) {
 			t.Errorf("Entry(%v, %d) taken first: Route(%v) = %v, plan %v", d.dst, d.port, src, got, want)
 		}
 	}
-}
-
-func slicesCloneRules(r []Rule) []Rule { return append([]Rule(nil), r...) }
-
-func slicesEqualRules(a, b []Rule) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestReviewRouterConcurrent routes from many goroutines at once through
@@ -509,14 +496,7 @@ func FuzzReviewRouterPlans(f *testing.F) {
 		if err != nil {
 			t.Fatalf("plan %+v: %v", p.Rules, err)
 		}
-		src, _ := netip.AddrFromSlice(sb)
-		dst, _ := netip.AddrFromSlice(db)
-		if src.Is6() && sz != "" {
-			src = src.WithZone(sz)
-		}
-		if dst.Is6() && dz != "" {
-			dst = dst.WithZone(dz)
-		}
+		src, dst := fuzzAddr(sb, sz), fuzzAddr(db, dz)
 		if pick > 0 && len(ds) > 0 { // one of the plan's destinations, its port or a neighbour
 			d := ds[int(pick)%len(ds)]
 			dst, port = d.dst, d.port+uint16(pick/64)-1
