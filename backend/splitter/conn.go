@@ -202,11 +202,7 @@ func (ss *session) forward() {
 	if !s.conns.setServer(ss, server) {
 		return // shut down while dialling
 	}
-	rs.stats.relayed.Add(1)
-	t.conns.Add(1)
-	if t != rs.target {
-		rs.stats.failovers.Add(1)
-	}
+	rs.relaying(t)
 	// The PROXY header and a trusted front's early bytes go in one write.
 	var head []byte
 	if v := s.opts.ProxyProtocol; v > 0 {

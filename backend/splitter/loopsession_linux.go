@@ -408,11 +408,7 @@ func (ss *esession) relay() {
 	ss.phase = phaseRelay
 	rs := &ss.st.rules[ss.dec.Rule()]
 	t := ss.t
-	rs.stats.relayed.Add(1)
-	t.conns.Add(1)
-	if t != rs.target {
-		rs.stats.failovers.Add(1)
-	}
+	rs.relaying(t)
 	var head []byte
 	if v := s.opts.ProxyProtocol; v > 0 {
 		src, dst := ss.hsrc, ss.hdst

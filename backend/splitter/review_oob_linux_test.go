@@ -12,28 +12,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestReviewUrgentThenFIN: regression, both engines (not the event loop's
-// alone). A client sends "hello ", one byte of TCP urgent data (MSG_OOB),
-// "world\r\n" and its FIN, all queued before the splitter reads. Linux
-// stops every read at the urgent mark, and splice (tcp_read_sock) cannot
-// pass it at all:
-//   - the event loop's read returns "hello " short, with EPOLLRDHUP
-//     already seen, and move (loopsession_linux.go) takes "short read +
-//     rdhup" for EOF; without the FIN it takes the short read for
-//     "drained" (readable = false) and waits for an edge that never comes
-//     for bytes already queued;
-//   - the goroutine engine's splice returns 0 at the mark, which Go's
-//     ReadFrom takes for EOF (or EAGAIN forever without the FIN).
-//
-// The server receives "hello " and EOF; "world\r\n" is lost. Any sender
-// can do this to its own session only (a truncated or stalled message),
-// so it is low severity; noted because the event loop's
-// one-short-read-means-drained rule is what makes it lose the bytes.
-//
-// Fixed (event loop: EPOLLPRI marks the socket, which is then read, never spliced, until EAGAIN; goroutine engine: SIOCATMARK when a splice ends). Suggested: after a short read, read again before concluding (one
-// more system call, only when rdhup is set, is enough for the EOF case),
-// or stop splicing and read past the mark when the socket is at it
-// (ioctl SIOCATMARK).
+// TestReviewUrgentThenFIN: regression, both engines. A client sends
+// "hello ", one byte of TCP urgent data (MSG_OOB), "world\r\n" and its
+// FIN, all queued before the splitter reads. Linux stops every read at
+// the urgent mark, and splice (tcp_read_sock) cannot pass it at all, so
+// before the fix the event loop took its short read for EOF (or, without
+// the FIN, for "drained", and stalled) and the goroutine engine's splice
+// returned 0, which ReadFrom took for EOF: the server got "hello " and
+// lost the rest. Now the event loop reads (never splices) a socket that
+// EPOLLPRI has marked until EAGAIN, and the goroutine engine asks
+// SIOCATMARK when a splice ends; the server must get every byte.
 func TestReviewUrgentThenFIN(t *testing.T) { forEngines(t, testReviewUrgentThenFIN) }
 
 func testReviewUrgentThenFIN(t *testing.T, eng Engine) {

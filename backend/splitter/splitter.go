@@ -63,6 +63,16 @@ type ruleState struct {
 	tarpit time.Duration
 }
 
+// relaying counts a session of the rule that starts relaying to t (a
+// failover when t is not the rule's own target), for both engines.
+func (rs *ruleState) relaying(t *target) {
+	rs.stats.relayed.Add(1)
+	t.conns.Add(1)
+	if t != rs.target {
+		rs.stats.failovers.Add(1)
+	}
+}
+
 // A listener accepts the connections of one entry point.
 type listener struct {
 	entry netip.AddrPort
