@@ -1,0 +1,234 @@
+package splitter
+
+import (
+	"bufio"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Tests of the relay's timers and error paths under a slow or stuck peer,
+// where the splitter's writes complete only in part. The kernel gives
+// loopback sockets send buffers of a megabyte or more, so a relay there
+// writes in part only after megabytes; the tests shrink the splitter's
+// send buffer on the side under test (SO_SNDBUF, as memory pressure or a
+// small tcp_wmem would) and give the slow peer a small receive window, so
+// that a few kilobytes fill them and every write after that is partial.
+
+// shrinkSendBuf sets the send buffer of the splitter's socket on side
+// ("client" or "server") of its one relaying session to the minimum.
+func shrinkSendBuf(t *testing.T, s *Splitter, side string) {
+	t.Helper()
+	var fds map[string]int
+	waitFor(t, 5*time.Second, "the session to relay", func() bool {
+		fds = sessionSockets(t, s)
+		return len(fds) == 2
+	})
+	if err := syscall.SetsockoptInt(fds[side], syscall.SOL_SOCKET, syscall.SO_SNDBUF, 4096); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dialSmallWindow connects to s's mx1 with a 4 KiB receive buffer, set
+// before connect so that the window is small from the handshake on.
+func dialSmallWindow(t *testing.T, s *Splitter) *net.TCPConn {
+	t.Helper()
+	to, _ := s.ListenAddr(mx1)
+	d := net.Dialer{Timeout: 5 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+	}}
+	c, err := d.DialContext(t.Context(), "tcp", to.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c.(*net.TCPConn)
+}
+
+// slowRead reads r in pieces of at most piece bytes, one per every (a
+// steady reader), until it has want bytes or the stream ends; with stall,
+// it returns after its first piece (the caller then reads no more). It
+// returns the bytes read and when it last read.
+func slowRead(r io.Reader, want, piece int, every time.Duration, stall bool) (int, time.Time) {
+	buf := make([]byte, piece)
+	n := 0
+	last := time.Now()
+	for n < want {
+		m, err := r.Read(buf)
+		n += m
+		last = time.Now()
+		if err != nil {
+			break
+		}
+		if stall {
+			return n, last
+		}
+		time.Sleep(every)
+	}
+	return n, last
+}
+
+func debugLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// TestSlowReaderIdle: a relay whose destination reads slowly but steadily
+// outlives the idle timeout, however long the transfer takes, because
+// every write that moves bytes (partial ones included) counts as
+// activity; one whose destination stops reading is cut at about the idle
+// timeout after its last byte moved, counted and logged as an idle
+// timeout. Both directions, and both ways the event loop moves bytes:
+// short reads written through its buffer (the bytes a partial write
+// leaves are held and written as the destination drains), and bodies
+// spliced through a pipe (what a partial splice leaves stays in the pipe).
+func TestSlowReaderIdle(t *testing.T) { forEngines(t, testSlowReaderIdle) }
+
+func testSlowReaderIdle(t *testing.T, eng Engine) {
+	const idle = 250 * time.Millisecond
+	cases := []struct {
+		name  string
+		down  bool // the target sends and the client reads slowly; else the other way
+		size  int  // bytes sent, in one write
+		piece int  // bytes per read of the steady reader
+		every time.Duration
+		stall bool
+	}{
+		// The readers' windows are 4 KiB: a read takes at most that.
+		// Under 64 KiB: each read is short, so the event loop relays them
+		// by read and write, and holds what a partial write leaves.
+		{"up/commands/steady", false, 40000, 1 << 10, 20 * time.Millisecond, false},
+		{"up/commands/stalled", false, 40000, 1 << 10, 20 * time.Millisecond, true},
+		{"down/commands/steady", true, 40000, 1 << 10, 20 * time.Millisecond, false},
+		{"down/commands/stalled", true, 40000, 1 << 10, 20 * time.Millisecond, true},
+		// A body: the first full read switches the direction to splice,
+		// and a pipe of up to 1 MiB drains at the reader's pace.
+		{"up/body/steady", false, 3 << 19, 64 << 10, 5 * time.Millisecond, false},
+		{"up/body/stalled", false, 3 << 19, 64 << 10, 5 * time.Millisecond, true},
+		{"down/body/steady", true, 3 << 19, 64 << 10, 5 * time.Millisecond, false},
+		{"down/body/stalled", true, 3 << 19, 64 << 10, 5 * time.Millisecond, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if eng == EngineGoroutine && !tc.stall {
+				// io.Copy's splice learns of progress only when a call
+				// returns: one that drains its pipe into a slow reader
+				// for longer than the idle timeout looks idle to the
+				// other direction's check, and the session is cut.
+				t.Skip("the goroutine engine sees a held pipe's progress only when its splice returns")
+			}
+			t.Parallel()
+			var log lockedBuffer
+			stop := make(chan struct{})
+			defer close(stop)
+			type result struct {
+				n    int
+				last time.Time
+			}
+			atTarget := make(chan result, 1)
+			go1 := make(chan struct{})
+			s := rawTargetSmallWindow(t, eng, Options{IdleTimeout: idle, Logger: debugLogger(&log)}, func(c *net.TCPConn) {
+				c.SetDeadline(time.Now().Add(30 * time.Second))
+				io.WriteString(c, "220 ready\r\n")
+				if !tc.down {
+					n, last := slowRead(c, tc.size, tc.piece, tc.every, tc.stall)
+					atTarget <- result{n, last}
+					<-stop // a stalled reader keeps its connection open
+					return
+				}
+				select {
+				case <-go1:
+				case <-stop:
+					return
+				}
+				c.Write(make([]byte, tc.size))
+				io.Copy(io.Discard, c)
+			})
+			c := dialSmallWindow(t, s)
+			br := bufio.NewReader(c)
+			if l, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(l, "220") {
+				t.Fatalf("banner: %q, %v", l, err)
+			}
+			t0 := time.Now()
+			var n int
+			var last time.Time
+			if tc.down {
+				shrinkSendBuf(t, s, "client")
+				close(go1)
+				n, last = slowRead(br, tc.size, tc.piece, tc.every, tc.stall)
+			} else {
+				shrinkSendBuf(t, s, "server")
+				go c.Write(make([]byte, tc.size))
+				select {
+				case r := <-atTarget:
+					n, last = r.n, r.last
+				case <-time.After(20 * time.Second):
+					t.Fatal("the target still reads after 20s")
+				}
+			}
+			if !tc.stall {
+				if n != tc.size {
+					t.Fatalf("the reader got %d of %d bytes in %v: cut while bytes were moving (log:\n%s)", n, tc.size, time.Since(t0), log.String())
+				}
+				if d := time.Since(t0); d < 2*idle {
+					t.Fatalf("the transfer took %v, not over twice the idle timeout %v: the test proves nothing", d, idle)
+				}
+				// (Not the idle timeouts counted: the session idles once
+				// the last bytes are in the reader's buffer, and may be
+				// cut while it reads them.)
+				return
+			}
+			waitFor(t, 5*time.Second, "the stalled session to be cut", func() bool { return s.Stats().Active == 0 })
+			// Polled every 10ms; the splitter's last write may follow the
+			// reader's last read by a little.
+			if d := time.Since(last); d < idle-50*time.Millisecond || d > idle+time.Second {
+				t.Errorf("stalled session cut %v after the reader's last read, want about %v", d, idle)
+			}
+			if got := s.Stats().Timeouts["idle"]; got != 1 {
+				t.Errorf("%d idle timeouts, want 1", got)
+			}
+			if l := log.String(); !strings.Contains(l, "relay ended") || !strings.Contains(l, "err=\"idle timeout\"") {
+				t.Errorf("the cut is not logged as an idle timeout:\n%s", l)
+			}
+		})
+	}
+}
+
+// TestSessionTimeoutWhileMoving: a relay whose bytes keep moving (a
+// steady slow reader, every write partial) is still cut at the session
+// timeout: activity postpones the idle deadline, never the session's.
+func TestSessionTimeoutWhileMoving(t *testing.T) { forEngines(t, testSessionTimeoutWhileMoving) }
+
+func testSessionTimeoutWhileMoving(t *testing.T, eng Engine) {
+	const total = 600 * time.Millisecond
+	got := make(chan int, 1)
+	s := rawTargetSmallWindow(t, eng, Options{IdleTimeout: 10 * time.Second, SessionTimeout: total}, func(c *net.TCPConn) {
+		io.WriteString(c, "220 ready\r\n")
+		n, _ := slowRead(c, 1<<30, 4<<10, 10*time.Millisecond, false)
+		got <- n
+	})
+	c := dial(t, s, netip.Addr{}, mx1)
+	c.line()
+	t0 := time.Now()
+	shrinkSendBuf(t, s, "server")
+	go c.c.Write(make([]byte, 8<<20))
+	waitFor(t, 5*time.Second, "the session timeout", func() bool { return s.Stats().Active == 0 })
+	d := time.Since(t0)
+	n := <-got
+	t.Logf("cut after %v, the target read %d bytes", d, n)
+	if d < total-100*time.Millisecond || d > total+time.Second {
+		t.Errorf("session cut after %v, want about %v", d, total)
+	}
+	if n < 32<<10 {
+		t.Errorf("the target read %d bytes: the bytes were not moving", n)
+	}
+	if st := s.Stats().Timeouts; st["session"] != 1 || st["idle"] != 0 {
+		t.Errorf("timeouts %v, want one session timeout and no idle one", st)
+	}
+}
+
