@@ -231,4 +231,3 @@ func testSessionTimeoutWhileMoving(t *testing.T, eng Engine) {
 		t.Errorf("timeouts %v, want one session timeout and no idle one", st)
 	}
 }
-
