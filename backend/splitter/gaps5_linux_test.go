@@ -2,10 +2,12 @@ package splitter
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -231,5 +233,103 @@ func testSessionTimeoutWhileMoving(t *testing.T, eng Engine) {
 	}
 	if st := s.Stats().Timeouts; st["session"] != 1 || st["idle"] != 0 {
 		t.Errorf("timeouts %v, want one session timeout and no idle one", st)
+	}
+}
+
+// TestResetMidRelay: a reset (or a close meeting a reset) in the middle of
+// a relay ends the session at once, not at the idle timeout, wherever the
+// relay's bytes are: held for a full destination, in a splice pipe, or
+// queued to read. The peer left sees its stream end and nothing stays
+// counted as active. The steps are taken while the event loops are
+// paused, so that the loop meets the reset in the write, splice or
+// shutdown under test rather than in a read; the goroutine engine meets
+// it as it comes.
+func TestResetMidRelay(t *testing.T) { forEngines(t, testResetMidRelay) }
+
+func testResetMidRelay(t *testing.T, eng Engine) {
+	cases := []struct {
+		name   string
+		shrink string // the splitter's side whose send buffer is shrunk, if any
+		drain  bool   // the target reads all it is sent; else nothing
+		// before runs first, with the loops running; during with them
+		// paused. Both get the client's and the target's connections.
+		before, during func(c, tc *net.TCPConn)
+		watch          string // whose stream must end: "client" or "target"
+	}{
+		{
+			name: "target resets with bytes held for it", shrink: "server",
+			before: func(c, _ *net.TCPConn) { c.Write(make([]byte, 40000)) }, // one short read, in part written
+			during: func(_, tc *net.TCPConn) { rst(tc) },
+			watch:  "client",
+		},
+		{
+			name: "target resets with bytes in a splice pipe", shrink: "server",
+			before: func(c, _ *net.TCPConn) {
+				go func() {
+					c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+					c.Write(make([]byte, 4<<20))
+				}()
+			},
+			during: func(_, tc *net.TCPConn) { rst(tc) },
+			watch:  "client",
+		},
+		{
+			name: "client resets with a body queued to read", drain: true,
+			during: func(c, _ *net.TCPConn) { c.Write(make([]byte, 300<<10)); rst(c) },
+			watch:  "target",
+		},
+		{
+			name:   "client half-closes as the target resets",
+			during: func(c, tc *net.TCPConn) { rst(tc); c.CloseWrite() },
+			watch:  "client",
+		},
+		{
+			name:   "client sends as the target resets",
+			during: func(c, tc *net.TCPConn) { rst(tc); io.WriteString(c, "QUIT\r\n") },
+			watch:  "client",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			conns := make(chan *net.TCPConn, 1)
+			stop := make(chan struct{})
+			defer close(stop)
+			s := rawTargetSmallWindow(t, eng, Options{IdleTimeout: 30 * time.Second}, func(c *net.TCPConn) {
+				io.WriteString(c, "220 ready\r\n")
+				conns <- c
+				if tc.drain {
+					go io.Copy(io.Discard, c)
+				}
+				<-stop
+			})
+			c := dial(t, s, netip.Addr{}, mx1)
+			if l := c.line(); !strings.HasPrefix(l, "220") {
+				t.Fatalf("banner: %q", l)
+			}
+			target := <-conns
+			if tc.shrink != "" {
+				shrinkSendBuf(t, s, tc.shrink)
+			}
+			if tc.before != nil {
+				tc.before(c.c, target)
+				time.Sleep(100 * time.Millisecond) // the buffers fill
+			}
+			resume := pauseLoops(t, s)
+			tc.during(c.c, target)
+			time.Sleep(50 * time.Millisecond) // the events are queued
+			resume()
+			t0 := time.Now()
+			waitFor(t, 2*time.Second, "the session to end", func() bool { return s.Stats().Active == 0 })
+			t.Logf("session ended %v after the loops resumed", time.Since(t0))
+			w := c.c
+			if tc.watch == "target" {
+				w = target
+			}
+			w.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, err := io.Copy(io.Discard, w)
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("the %s's stream is still open 2s after the session ended", tc.watch)
+			}
+		})
 	}
 }
