@@ -263,11 +263,14 @@ func testResetMidRelay(t *testing.T, eng Engine) {
 			watch:  "client",
 		},
 		{
-			name: "target resets with bytes in a splice pipe", shrink: "server",
+			// The send buffer as it is, so that the first read goes out
+			// whole and what follows is spliced, until the pipe holds
+			// what the target has no room for.
+			name: "target resets with bytes in a splice pipe",
 			before: func(c, _ *net.TCPConn) {
 				go func() {
 					c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-					c.Write(make([]byte, 4<<20))
+					c.Write(make([]byte, 16<<20))
 				}()
 			},
 			during: func(_, tc *net.TCPConn) { rst(tc) },
@@ -279,13 +282,15 @@ func testResetMidRelay(t *testing.T, eng Engine) {
 			watch:  "target",
 		},
 		{
+			// The client's event first: the loop reads its EOF and
+			// passes it on to a socket that has been reset.
 			name:   "client half-closes as the target resets",
-			during: func(c, tc *net.TCPConn) { rst(tc); c.CloseWrite() },
+			during: func(c, tc *net.TCPConn) { c.CloseWrite(); time.Sleep(10 * time.Millisecond); rst(tc) },
 			watch:  "client",
 		},
 		{
 			name:   "client sends as the target resets",
-			during: func(c, tc *net.TCPConn) { rst(tc); io.WriteString(c, "QUIT\r\n") },
+			during: func(c, tc *net.TCPConn) { io.WriteString(c, "QUIT\r\n"); time.Sleep(10 * time.Millisecond); rst(tc) },
 			watch:  "client",
 		},
 	}
