@@ -37,6 +37,7 @@ type session struct {
 	lastActive       atomicTime
 	lr               [2]io.LimitedReader // one per direction, reused for every chunk
 	eofs             atomic.Int32        // directions that have seen their source's EOF
+	idled            atomic.Bool         // the idle watch found the session idle (see relay)
 
 	shard  *connShard
 	server *net.TCPConn
@@ -312,6 +313,30 @@ func (ss *session) relay(server *net.TCPConn) (in, out int64, err error) {
 		client.SetWriteDeadline(ss.end)
 		server.SetWriteDeadline(ss.end)
 	}
+	if idle := ss.s.opts.IdleTimeout; idle > 0 {
+		// The reads' deadlines find a session idle only while a
+		// direction waits to read. One blocked writing to a peer that
+		// reads nothing, with the other direction over (half-closed) or
+		// blocked too, waits for no read: this watch cuts it, by
+		// deadlines in the past that end both directions' calls.
+		var w atomic.Pointer[time.Timer]
+		var done atomic.Bool
+		w.Store(time.AfterFunc(time.Duration(1<<63-1), func() {
+			if done.Load() {
+				return
+			}
+			if d := time.Since(ss.lastActive.load()); d < idle {
+				w.Load().Reset(idle - d)
+				return
+			}
+			ss.idled.Store(true)
+			past := time.Unix(1, 0)
+			client.SetDeadline(past)
+			server.SetDeadline(past)
+		}))
+		w.Load().Reset(idle)
+		defer func() { done.Store(true); w.Load().Stop() }()
+	}
 	errc := make(chan error, 1)
 	go func() {
 		var err error
@@ -386,7 +411,7 @@ func (ss *session) pipe(dst, src *net.TCPConn, lr *io.LimitedReader) (int64, err
 			now := time.Now()
 			if !ss.end.IsZero() && !now.Before(ss.end) {
 				err = errSessionTimeout
-			} else if idle > 0 && now.Sub(ss.lastActive.load()) >= idle {
+			} else if ss.idled.Load() || idle > 0 && now.Sub(ss.lastActive.load()) >= idle {
 				err = errIdle
 			} else {
 				continue
