@@ -338,3 +338,61 @@ func testResetMidRelay(t *testing.T, eng Engine) {
 		})
 	}
 }
+
+// TestStuckBothWays: a session whose every open direction is blocked
+// writing to a peer that reads nothing — the other direction over after a
+// half-close, or blocked the same way — is cut at about the idle timeout
+// after its last byte moved, counted as idle, as a session that waits to
+// read is: no direction waits in a read to notice, and neither a
+// half-close nor a full buffer may leave the session to the session
+// timeout.
+func TestStuckBothWays(t *testing.T) { forEngines(t, testStuckBothWays) }
+
+func testStuckBothWays(t *testing.T, eng Engine) {
+	const idle = 250 * time.Millisecond
+	cases := []struct {
+		name string
+		// Each side either half-closes at once or writes 16 MiB; neither
+		// reads.
+		clientFIN, targetFIN bool
+	}{
+		{"target FIN, the client sends to a target that reads nothing", false, true},
+		{"client FIN, the target sends to a client that reads nothing", true, false},
+		{"both send, neither reads", false, false},
+	}
+	send := func(c *net.TCPConn, fin bool) {
+		if fin {
+			c.CloseWrite()
+			return
+		}
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		go c.Write(make([]byte, 16<<20))
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			stop := make(chan struct{})
+			defer close(stop)
+			s := rawTargetSmallWindow(t, eng, Options{IdleTimeout: idle, SessionTimeout: 20 * time.Second}, func(c *net.TCPConn) {
+				io.WriteString(c, "220 ready\r\n")
+				send(c, tc.targetFIN)
+				<-stop
+			})
+			c := dialSmallWindow(t, s)
+			br := bufio.NewReader(c)
+			if l, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(l, "220") {
+				t.Fatalf("banner: %q, %v", l, err)
+			}
+			send(c, tc.clientFIN)
+			t0 := time.Now()
+			waitFor(t, 5*time.Second, "the stuck session to be cut", func() bool { return s.Stats().Active == 0 })
+			// The buffers fill within milliseconds of t0, and the last
+			// byte moves then.
+			if d := time.Since(t0); d < idle-50*time.Millisecond || d > 2*idle+150*time.Millisecond {
+				t.Errorf("stuck session cut after %v, want about %v", d, idle)
+			}
+			if st := s.Stats().Timeouts; st["idle"] != 1 || st["session"] != 0 {
+				t.Errorf("timeouts %v, want one idle timeout", st)
+			}
+		})
+	}
+}
