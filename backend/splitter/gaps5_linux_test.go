@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
 )
 
 // Tests of the relay's timers and error paths under a slow or stuck peer,
@@ -392,6 +394,67 @@ func testStuckBothWays(t *testing.T, eng Engine) {
 			}
 			if st := s.Stats().Timeouts; st["idle"] != 1 || st["session"] != 0 {
 				t.Errorf("timeouts %v, want one idle timeout", st)
+			}
+		})
+	}
+}
+
+// TestBadFrontHeader: a trusted front whose header is not a TCP PROXY
+// header — it ends, resets or runs over before its end, or carries a UDP
+// connection — is closed without a word, counted as a proxy_header
+// rejection and logged as a bad header; one whose header arrives in
+// pieces with pauses (the loop waits for the rest) is routed on it.
+func TestBadFrontHeader(t *testing.T) { forEngines(t, testBadFrontHeader) }
+
+func testBadFrontHeader(t *testing.T, eng Engine) {
+	udp, err := proxyproto.HeaderProxyFromAddrs(2, &net.UDPAddr{IP: net.IPv4(127, 1, 0, 9), Port: 40000}, &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 25}).Format()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, _ := proxyproto.HeaderProxyFromAddrs(1, &net.TCPAddr{IP: net.IPv4(127, 1, 0, 9), Port: 40000}, &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 25}).Format()
+	cases := []struct {
+		name string
+		send func(c *net.TCPConn)
+		ok   bool   // routed (banner from a); else refused
+		log  string // what the refusal's log line says
+	}{
+		{"ends mid-header", func(c *net.TCPConn) { io.WriteString(c, "PROXY TCP4 127.1"); c.CloseWrite() }, false, "unexpected EOF"},
+		{"resets mid-header", func(c *net.TCPConn) {
+			io.WriteString(c, "PROXY TCP4 127.1")
+			time.Sleep(50 * time.Millisecond) // read first, so that the reset is what the next read meets
+			rst(c)
+		}, false, "bad PROXY header"},
+		{"v1 line longer than the limit", func(c *net.TCPConn) { io.WriteString(c, "PROXY TCP4 "+strings.Repeat("1", 120)+"\r\n") }, false, "bad PROXY header"},
+		{"UDP", func(c *net.TCPConn) { c.Write(udp) }, false, "not TCP"},
+		{"in pieces with pauses", func(c *net.TCPConn) {
+			for _, p := range [][]byte{good[:6], good[6:20], good[20:]} {
+				c.Write(p)
+				time.Sleep(30 * time.Millisecond)
+			}
+		}, true, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var log lockedBuffer
+			tb := newTestbed(t, Options{Engine: eng, ProxyProtocol: 1, TrustedFronts: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, Logger: captureLogger(&log)})
+			c := dial(t, tb.s, netip.MustParseAddr("127.0.0.1"), mx1)
+			tc.send(c.c)
+			if tc.ok {
+				if name, seen, _ := parseBanner(c.line()); name != "a" || seen != "127.1.0.9" {
+					t.Errorf("reached %q seeing %q, want a seeing 127.1.0.9", name, seen)
+				}
+				return
+			}
+			waitFor(t, 5*time.Second, "the front to be refused", func() bool { return tb.s.Stats().Rejected["proxy_header"] == 1 })
+			waitFor(t, 5*time.Second, "the session to end", func() bool { return tb.s.Stats().Active == 0 })
+			if l := c.line(); l != "" {
+				t.Errorf("a refused front got %q", l)
+			}
+			if l := log.String(); !strings.Contains(l, "bad PROXY header") && !strings.Contains(l, "PROXY header from trusted front") || !strings.Contains(l, tc.log) {
+				t.Errorf("the refusal is not logged as %q:\n%s", tc.log, l)
+			}
+			if n := tb.a.Sessions.Load() + tb.b.Sessions.Load() + tb.strict.Sessions.Load(); n != 0 {
+				t.Errorf("a refused front reached a server (%d sessions)", n)
 			}
 		})
 	}
