@@ -3,6 +3,7 @@ package splitter
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -425,6 +426,7 @@ func testBadFrontHeader(t *testing.T, eng Engine) {
 			rst(c)
 		}, false, "connection reset by peer"},
 		{"v1 line longer than the limit", func(c *net.TCPConn) { io.WriteString(c, "PROXY TCP4 "+strings.Repeat("1", 120)+"\r\n") }, false, "bad PROXY header"},
+		{"framed but malformed", func(c *net.TCPConn) { io.WriteString(c, "PROXY TCP4 not-an-address 192.0.2.1 40000 25\r\n") }, false, "bad PROXY header"},
 		{"UDP", func(c *net.TCPConn) { c.Write(udp) }, false, "not TCP"},
 		{"in pieces with pauses", func(c *net.TCPConn) {
 			for _, p := range [][]byte{good[:6], good[6:20], good[20:]} {
@@ -460,5 +462,40 @@ func testBadFrontHeader(t *testing.T, eng Engine) {
 				t.Errorf("a refused front reached a server (%d sessions)", n)
 			}
 		})
+	}
+}
+
+// TestProxyHeaderWildcardListener: on a wildcard listener (0.0.0.0), the
+// PROXY header passed on names the address the client connected to,
+// asked of the accepted socket, not the unspecified one listened on.
+func TestProxyHeaderWildcardListener(t *testing.T) { forEngines(t, testProxyHeaderWildcardListener) }
+
+func testProxyHeaderWildcardListener(t *testing.T, eng Engine) {
+	got := make(chan string, 1)
+	s := rawTarget(t, eng, Options{ProxyProtocol: 2, Listen: map[netip.AddrPort]netip.AddrPort{mx1: netip.MustParseAddrPort("0.0.0.0:0")}}, func(c *net.TCPConn) {
+		h, err := proxyproto.Read(bufio.NewReader(c))
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		got <- h.SourceAddr.String() + " > " + h.DestinationAddr.String()
+	})
+	to, _ := s.ListenAddr(mx1)
+	if !to.Addr().IsUnspecified() {
+		t.Fatalf("listening on %v, want a wildcard", to)
+	}
+	c, err := net.DialTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 3, 0, 7)}, net.TCPAddrFromAddrPort(netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), to.Port())))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	want := fmt.Sprintf("%v > 127.0.0.2:%d", c.LocalAddr(), to.Port())
+	select {
+	case h := <-got:
+		if h != want {
+			t.Errorf("PROXY header %s, want %s", h, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no PROXY header at the target")
 	}
 }
