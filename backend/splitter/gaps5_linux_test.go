@@ -499,3 +499,31 @@ func testProxyHeaderWildcardListener(t *testing.T, eng Engine) {
 		t.Fatal("no PROXY header at the target")
 	}
 }
+
+// TestDialFailsAtOnce: a target whose connect fails in the call itself
+// (a multicast address: no TCP route, ENETUNREACH), not later on the
+// socket, fails over to the next target like any dial failure: counted
+// against the target, logged with the kernel's reason, the client served
+// by the next one.
+func TestDialFailsAtOnce(t *testing.T) { forEngines(t, testDialFailsAtOnce) }
+
+func testDialFailsAtOnce(t *testing.T, eng Engine) {
+	var log lockedBuffer
+	a, b, strict := newSinks(t, false)
+	a.Close()
+	bad := netip.MustParseAddrPort("224.0.0.1:25")
+	p := seedPlan(bad, b.Addr, strict.Addr, netip.AddrPort{}, netip.AddrPort{})
+	s := start(t, p, Options{Engine: eng, Logger: captureLogger(&log)})
+	c := dial(t, s, netip.MustParseAddr("127.1.2.3"), mx1)
+	if name, _, _ := parseBanner(c.line()); name != "b" {
+		t.Fatalf("127.1.2.3 on mx1 reached %q, want b after its target failed", name)
+	}
+	for _, tg := range s.Stats().Targets {
+		if tg.Addr == bad && tg.DialFailures != 1 {
+			t.Errorf("%v: %d dial failures, want 1", bad, tg.DialFailures)
+		}
+	}
+	if l := log.String(); !strings.Contains(l, "network is unreachable") {
+		t.Errorf("the dial failure is not logged with its reason:\n%s", l)
+	}
+}
