@@ -144,12 +144,9 @@ func testLocalDialError(t *testing.T, eng Engine) {
 
 // TestIdleSlowTarget: a target that takes bytes slowly (a 4 KiB window,
 // 100 KB/s) keeps a session alive past the idle timeout — bytes are
-// moving, a few at a time — on both engines. It does not pin the event
-// loop's partial write of held bytes (which now refreshes the idle timer
-// too): on loopback the first 64 KiB read goes out in one send (one skb
-// may overshoot the send buffer), and what follows is spliced, so the
-// held bytes are never written in parts here; that branch is covered by
-// reading only.
+// moving, a few at a time — on both engines. The event loop's partial
+// write of held bytes is pinned by TestSlowReaderIdle, which shrinks the
+// splitter's send buffer so that the write really comes out in parts.
 func TestIdleSlowTarget(t *testing.T) { forEngines(t, testIdleSlowTarget) }
 
 func testIdleSlowTarget(t *testing.T, eng Engine) {

@@ -47,6 +47,13 @@ type Options struct {
 	// disables. While it is on, TCP keep-alive is off on both connections
 	// of a session (dead peers are reaped by the timeout anyway); with it
 	// disabled, keep-alive runs with Go's defaults.
+	//
+	// Progress is seen when a read or write call returns. The event loop
+	// sees each partial write; the goroutine engine's relay (io.Copy,
+	// which splices through a pipe of up to 1 MiB) sees a bulk transfer
+	// only between its pipe's fills, so a reader that takes longer than
+	// IdleTimeout to drain one pipe (slower than about 3.4 KB/s at the
+	// default) is cut there while bytes still move (TestSlowReaderIdle).
 	IdleTimeout time.Duration
 	// SessionTimeout closes any session this old. Default 1 hour; negative
 	// disables.
