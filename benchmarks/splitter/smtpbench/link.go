@@ -1,0 +1,200 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// linkRate is a rate of the client's link: bps bit/s (SI, as tc counts),
+// or 0 for the unshaped veth.
+type linkRate struct {
+	name string // as given, for messages
+	bps  float64
+}
+
+// label is the rate for a table's header.
+func (r linkRate) label() string {
+	switch {
+	case r.bps == 0:
+		return "unshaped veth"
+	case r.bps >= 1e9:
+		return strconv.FormatFloat(r.bps/1e9, 'g', -1, 64) + " Gbit/s"
+	default:
+		return strconv.FormatFloat(r.bps/1e6, 'g', -1, 64) + " Mbit/s"
+	}
+}
+
+// mibps is the rate in MiB/s of payload-and-headers, the ceiling a relay
+// over the link can reach (0 when unshaped).
+func (r linkRate) mibps() float64 { return r.bps / 8 / (1 << 20) }
+
+// parseRates reads a comma-separated list of rates in tc's SI units
+// (kbit, mbit, gbit; "2.5gbit") or "none" for the unshaped veth.
+func parseRates(s string) ([]linkRate, error) {
+	var rs []linkRate
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "none" {
+			rs = append(rs, linkRate{f, 0})
+			continue
+		}
+		num, mult := f, 0.0
+		for _, u := range []struct {
+			suffix string
+			mult   float64
+		}{{"kbit", 1e3}, {"mbit", 1e6}, {"gbit", 1e9}} {
+			if n, ok := strings.CutSuffix(strings.ToLower(f), u.suffix); ok {
+				num, mult = n, u.mult
+				break
+			}
+		}
+		v, err := strconv.ParseFloat(num, 64)
+		if mult == 0 || err != nil || v <= 0 {
+			return nil, fmt.Errorf("rate %q: want a positive number of kbit, mbit or gbit, or none", f)
+		}
+		rs = append(rs, linkRate{f, v * mult})
+	}
+	return rs, nil
+}
+
+// tbfArgs are tc's arguments that shape dev's egress to r with a token
+// bucket. The bucket holds burst's worth of the rate but never less than
+// 128 KiB: veth passes TCP's segmentation-offload packets whole (up to
+// 64 KiB), and tbf splits in software any packet larger than its bucket,
+// which a NIC's TSO would not cost the host. latency bounds the queue.
+func tbfArgs(dev string, r linkRate, burst time.Duration) []string {
+	b := max(int64(r.bps/8*burst.Seconds()), 128<<10)
+	return []string{"qdisc", "replace", "dev", dev, "root", "tbf",
+		"rate", strconv.FormatFloat(r.bps, 'f', 0, 64) + "bit",
+		"burst", strconv.FormatInt(b, 10), "latency", "10ms"}
+}
+
+// linkBench is link mode: relays from a client in another network
+// namespace (nsName, open as ns), over a veth pair whose client end dev is
+// shaped to each rate in turn, to peers listening on this namespace's end.
+type linkBench struct {
+	ns          *os.File
+	nsName, dev string
+	src         net.IP
+	rates       []linkRate
+	burst       time.Duration
+	shaped      bool // a tbf is on dev
+}
+
+func (l *linkBench) shape(r linkRate) error {
+	var args []string
+	switch {
+	case r.bps > 0:
+		args = tbfArgs(l.dev, r, l.burst)
+	case l.shaped:
+		args = []string{"qdisc", "del", "dev", l.dev, "root"}
+	default:
+		return nil
+	}
+	out, err := exec.Command("ip", append([]string{"netns", "exec", l.nsName, "tc"}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("tc %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	l.shaped = r.bps > 0
+	return nil
+}
+
+// run relays the message relays times through every peer at every rate:
+// per round, the rates in turn and at each all peers, both orders rotating
+// between rounds so that no peer or rate always goes first. It prints the
+// throughput table and the proxies' CPU per relay.
+func (l *linkBench) run(w io.Writer, peers []*peer, relays int) error {
+	thr := make([][][]float64, len(l.rates)) // [rate][peer] MiB/s
+	cpu := make([][]time.Duration, len(l.rates))
+	for i := range l.rates {
+		thr[i] = make([][]float64, len(peers))
+		cpu[i] = make([]time.Duration, len(peers))
+	}
+	t0 := time.Now()
+	for t := range relays {
+		for j := range l.rates {
+			ri := (j + t) % len(l.rates)
+			r := l.rates[ri]
+			if err := l.shape(r); err != nil {
+				return err
+			}
+			for i := range peers {
+				k := (i + t) % len(peers)
+				p := peers[k]
+				c0 := cpuTime(p.cmd)
+				d, err := relay(p.addr, l.src, l.ns)
+				if err != nil {
+					return fmt.Errorf("%s at %s: %w", p.name, r.name, err)
+				}
+				cpu[ri][k] += cpuTime(p.cmd) - c0
+				thr[ri][k] = append(thr[ri][k], 10/d.Seconds())
+			}
+		}
+		fmt.Fprintf(os.Stderr, "smtpbench: link round %d/%d done after %v\n", t+1, relays, time.Since(t0).Round(time.Second))
+	}
+	if err := l.shape(linkRate{}); err != nil {
+		return err
+	}
+	names := make([]string, len(peers))
+	for i, p := range peers {
+		names[i] = p.name
+	}
+	linkTable(w, l.rates, names, thr)
+	fmt.Fprintf(w, "\n| proxy CPU ms per 10 MiB relay (mean of %d) |", relays)
+	for _, r := range l.rates {
+		fmt.Fprintf(w, " %s |", r.label())
+	}
+	fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---:|", len(l.rates)))
+	for k, p := range peers {
+		if p.cmd == nil || p.key == "socat" { // socat forks a process per connection
+			continue
+		}
+		fmt.Fprintf(w, "| %s |", p.name)
+		for ri := range l.rates {
+			fmt.Fprintf(w, " %.1f |", ms(cpu[ri][k])/float64(relays))
+		}
+		fmt.Fprintln(w)
+	}
+	return nil
+}
+
+// linkTable prints the medians of thr ([rate][peer] MiB/s) as a markdown
+// table: a row per peer, a column per rate, cells "MiB/s (×direct)" where
+// direct is the first peer, after a row of the rates' ceilings.
+func linkTable(w io.Writer, rates []linkRate, names []string, thr [][][]float64) {
+	n := 0
+	if len(thr) > 0 && len(thr[0]) > 0 {
+		n = len(thr[0][0])
+	}
+	fmt.Fprintf(w, "| 10 MiB relay over the client's link, MiB/s (×direct), median of %d |", n)
+	for _, r := range rates {
+		fmt.Fprintf(w, " %s |", r.label())
+	}
+	fmt.Fprintf(w, "\n|---|%s\n| link rate |", strings.Repeat("---:|", len(rates)))
+	for _, r := range rates {
+		if r.bps == 0 {
+			fmt.Fprint(w, " – |")
+		} else {
+			fmt.Fprintf(w, " %.0f |", r.mibps())
+		}
+	}
+	fmt.Fprintln(w)
+	for k, name := range names {
+		fmt.Fprintf(w, "| %s |", name)
+		for ri := range rates {
+			t, direct := medianF(thr[ri][k]), medianF(thr[ri][0])
+			if direct > 0 {
+				fmt.Fprintf(w, " %.0f (%.2f) |", t, t/direct)
+			} else {
+				fmt.Fprintf(w, " %.0f (–) |", t)
+			}
+		}
+		fmt.Fprintln(w)
+	}
+}
