@@ -9,13 +9,13 @@
 # touches nothing but the namespace and veth pair it creates, which a trap
 # deletes however it ends.
 # Usage: benchmarks/splitter/link.sh [RELAYS] [RATES] [smtpbench flags]
-# (RELAYS per peer and rate, default 10; RATES in tc's units, comma-separated,
-# none for the unshaped veth; default 1gbit,2.5gbit,5gbit,10gbit,none;
-# e.g. -peers direct,splitter,socat or -burst 2ms).
+# (RELAYS per peer and rate, default 20; RATES in tc's units, comma-separated,
+# none for the unshaped veth; default 1gbit,2.5gbit,5gbit,7.5gbit,10gbit,none;
+# smtpbench flags e.g. -peers direct,splitter,socat or -burst 1ms).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-relays=${1:-10}
-rates=${2:-1gbit,2.5gbit,5gbit,10gbit,none}
+relays=${1:-20}
+rates=${2:-1gbit,2.5gbit,5gbit,7.5gbit,10gbit,none}
 shift $(($# < 2 ? $# : 2))
 if [ "$(id -u)" != 0 ]; then
 	echo "link.sh: skipped: needs root (network namespace, veth, tc)" >&2
@@ -51,7 +51,7 @@ ip -n "$ns" link set "$cdev" up
 # No cached ssthresh or RTT from an earlier relay's connection (the
 # client's namespace only; the sender is the client).
 ip netns exec "$ns" sysctl -qw net.ipv4.tcp_no_metrics_save=1
-echo "link: $ns ($cdev $cli) <-> $hdev $host; offloads on $cdev: $(ip netns exec "$ns" cat /sys/class/net/$cdev/gso_max_size 2>/dev/null || echo ?) B gso max; $(uptime)" >&2
+echo "link: $ns ($cdev $cli) <-> $hdev $host;$(ip -d -n "$ns" link show "$cdev" | grep -o ' mtu [0-9]*\| gso_max_size [0-9]*\| tso_max_size [0-9]*' | tr -d '\n'); $(uptime)" >&2
 LIST_EXTRA=$net "$here/run.sh" 1 1s -conc "" -relays "$relays" \
 	-peers direct,haproxy,nginx,splitter,splitter-goroutine,goproxy \
 	-netns "$ns" -linkdev "$cdev" -linkaddr $host -linksrc $cli -rates "$rates" "$@"

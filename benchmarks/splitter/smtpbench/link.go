@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -84,25 +85,70 @@ type linkBench struct {
 	src         net.IP
 	rates       []linkRate
 	burst       time.Duration
-	shaped      bool // a tbf is on dev
+	// shaped is the index in rates of the tbf on dev, -1 for none; stats
+	// are each rate's tbf counters, read before the tbf is replaced.
+	shaped int
+	stats  []tbfStats
 }
 
-func (l *linkBench) shape(r linkRate) error {
-	var args []string
-	switch {
-	case r.bps > 0:
-		args = tbfArgs(l.dev, r, l.burst)
-	case l.shaped:
-		args = []string{"qdisc", "del", "dev", l.dev, "root"}
-	default:
-		return nil
+// tbfStats are a tbf's counters (tc -s).
+type tbfStats struct{ bytes, pkts, dropped, overlimits int64 }
+
+var sentRE = regexp.MustCompile(`Sent (\d+) bytes (\d+) pkt \(dropped (\d+), overlimits (\d+)`)
+
+// parseTbfStats reads the counters from tc -s qdisc show's output.
+func parseTbfStats(out string) (tbfStats, error) {
+	m := sentRE.FindStringSubmatch(out)
+	if m == nil {
+		return tbfStats{}, fmt.Errorf("no counters in tc's output %q", out)
 	}
+	var v [4]int64
+	for i := range v {
+		v[i], _ = strconv.ParseInt(m[i+1], 10, 64) // digits only: cannot fail but by overflow
+	}
+	return tbfStats{v[0], v[1], v[2], v[3]}, nil
+}
+
+func (l *linkBench) tc(args ...string) (string, error) {
 	out, err := exec.Command("ip", append([]string{"netns", "exec", l.nsName, "tc"}, args...)...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("tc %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+		return "", fmt.Errorf("tc %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
-	l.shaped = r.bps > 0
-	return nil
+	return string(out), nil
+}
+
+// shape puts rates[ri] on dev (ri -1 or an unshaped rate: no tbf), first
+// adding the counters of the tbf it replaces to that rate's.
+func (l *linkBench) shape(ri int) error {
+	if l.shaped >= 0 {
+		out, err := l.tc("-s", "qdisc", "show", "dev", l.dev)
+		if err != nil {
+			return err
+		}
+		st, err := parseTbfStats(out)
+		if err != nil {
+			return err
+		}
+		sum := &l.stats[l.shaped]
+		sum.bytes += st.bytes
+		sum.pkts += st.pkts
+		sum.dropped += st.dropped
+		sum.overlimits += st.overlimits
+	}
+	var err error
+	switch {
+	case ri >= 0 && l.rates[ri].bps > 0:
+		_, err = l.tc(tbfArgs(l.dev, l.rates[ri], l.burst)...)
+		if err == nil {
+			l.shaped = ri
+		}
+	case l.shaped >= 0:
+		_, err = l.tc("qdisc", "del", "dev", l.dev, "root")
+		if err == nil {
+			l.shaped = -1
+		}
+	}
+	return err
 }
 
 // run relays the message relays times through every peer at every rate:
@@ -110,6 +156,7 @@ func (l *linkBench) shape(r linkRate) error {
 // between rounds so that no peer or rate always goes first. It prints the
 // throughput table and the proxies' CPU per relay.
 func (l *linkBench) run(w io.Writer, peers []*peer, relays int) error {
+	l.shaped, l.stats = -1, make([]tbfStats, len(l.rates))
 	thr := make([][][]float64, len(l.rates)) // [rate][peer] MiB/s
 	cpu := make([][]time.Duration, len(l.rates))
 	for i := range l.rates {
@@ -121,7 +168,7 @@ func (l *linkBench) run(w io.Writer, peers []*peer, relays int) error {
 		for j := range l.rates {
 			ri := (j + t) % len(l.rates)
 			r := l.rates[ri]
-			if err := l.shape(r); err != nil {
+			if err := l.shape(ri); err != nil {
 				return err
 			}
 			for i := range peers {
@@ -138,7 +185,7 @@ func (l *linkBench) run(w io.Writer, peers []*peer, relays int) error {
 		}
 		fmt.Fprintf(os.Stderr, "smtpbench: link round %d/%d done after %v\n", t+1, relays, time.Since(t0).Round(time.Second))
 	}
-	if err := l.shape(linkRate{}); err != nil {
+	if err := l.shape(-1); err != nil {
 		return err
 	}
 	names := make([]string, len(peers))
@@ -161,6 +208,34 @@ func (l *linkBench) run(w io.Writer, peers []*peer, relays int) error {
 		}
 		fmt.Fprintln(w)
 	}
+	// The shaping's own account. tc counts an offload (GSO) packet as its
+	// segments, so bytes per packet is the wire size of a segment, headers
+	// included (~1514), which the payload ceiling above assumes; drops
+	// would mean the queue (latency) was too short for the sender.
+	fmt.Fprintf(w, "\n| tbf on the client's veth, over all relays at the rate |")
+	for _, r := range l.rates {
+		fmt.Fprintf(w, " %s |", r.label())
+	}
+	fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---:|", len(l.rates)))
+	for _, row := range []struct {
+		name string
+		f    func(tbfStats) string
+	}{
+		{"segments", func(s tbfStats) string { return strconv.FormatInt(s.pkts, 10) }},
+		{"bytes per segment", func(s tbfStats) string { return fmt.Sprintf("%.0f", float64(s.bytes)/float64(max(s.pkts, 1))) }},
+		{"dropped", func(s tbfStats) string { return strconv.FormatInt(s.dropped, 10) }},
+		{"overlimits", func(s tbfStats) string { return strconv.FormatInt(s.overlimits, 10) }},
+	} {
+		fmt.Fprintf(w, "| %s |", row.name)
+		for i, r := range l.rates {
+			if r.bps == 0 {
+				fmt.Fprint(w, " – |")
+			} else {
+				fmt.Fprintf(w, " %s |", row.f(l.stats[i]))
+			}
+		}
+		fmt.Fprintln(w)
+	}
 	return nil
 }
 
@@ -176,12 +251,14 @@ func linkTable(w io.Writer, rates []linkRate, names []string, thr [][][]float64)
 	for _, r := range rates {
 		fmt.Fprintf(w, " %s |", r.label())
 	}
-	fmt.Fprintf(w, "\n|---|%s\n| link rate |", strings.Repeat("---:|", len(rates)))
+	fmt.Fprintf(w, "\n|---|%s\n| link rate (its TCP payload at MTU 1500) |", strings.Repeat("---:|", len(rates)))
 	for _, r := range rates {
 		if r.bps == 0 {
 			fmt.Fprint(w, " – |")
 		} else {
-			fmt.Fprintf(w, " %.0f |", r.mibps())
+			// tbf counts whole frames: 1448 bytes of payload (MSS 1460
+			// less TCP timestamps) in 1514 (MTU and Ethernet header).
+			fmt.Fprintf(w, " %.0f (%.0f) |", r.mibps(), r.mibps()*1448/1514)
 		}
 	}
 	fmt.Fprintln(w)

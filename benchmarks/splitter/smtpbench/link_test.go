@@ -92,12 +92,26 @@ func TestLinkTable(t *testing.T) {
 	linkTable(&b, rates, []string{"direct", "proxy"}, thr)
 	want := `| 10 MiB relay over the client's link, MiB/s (×direct), median of 3 | 1 Gbit/s | unshaped veth |
 |---|---:|---:|
-| link rate | 119 | – |
+| link rate (its TCP payload at MTU 1500) | 119 (114) | – |
 | direct | 110 (1.00) | 1500 (1.00) |
 | proxy | 100 (0.91) | 750 (0.50) |
 `
 	if b.String() != want {
 		t.Errorf("linkTable:\n%s\nwant:\n%s", b.String(), want)
+	}
+}
+
+func TestParseTbfStats(t *testing.T) {
+	out := `qdisc tbf 801c: root refcnt 3 rate 1Gbit burst 131000b lat 10ms
+ Sent 10617432 bytes 191 pkt (dropped 2, overlimits 355 requeues 0)
+ backlog 0b 0p requeues 0
+`
+	got, err := parseTbfStats(out)
+	if want := (tbfStats{10617432, 191, 2, 355}); err != nil || got != want {
+		t.Errorf("parseTbfStats = %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := parseTbfStats("Error: Cannot find device"); err == nil {
+		t.Error("parseTbfStats of no counters: no error")
 	}
 }
 
