@@ -7,9 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // linkRate is a rate of the client's link: bps bit/s (SI, as tc counts),
@@ -89,6 +92,7 @@ type linkBench struct {
 	// are each rate's tbf counters, read before the tbf is replaced.
 	shaped int
 	stats  []tbfStats
+	base   tbfStats // the counters when the tbf was set: replace keeps them
 }
 
 // tbfStats are a tbf's counters (tc -s).
@@ -118,7 +122,8 @@ func (l *linkBench) tc(args ...string) (string, error) {
 }
 
 // shape puts rates[ri] on dev (ri -1 or an unshaped rate: no tbf), first
-// adding the counters of the tbf it replaces to that rate's.
+// adding what the tbf it replaces counted since it was set to that rate's
+// counters.
 func (l *linkBench) shape(ri int) error {
 	if l.shaped >= 0 {
 		out, err := l.tc("-s", "qdisc", "show", "dev", l.dev)
@@ -130,23 +135,26 @@ func (l *linkBench) shape(ri int) error {
 			return err
 		}
 		sum := &l.stats[l.shaped]
-		sum.bytes += st.bytes
-		sum.pkts += st.pkts
-		sum.dropped += st.dropped
-		sum.overlimits += st.overlimits
+		sum.bytes += st.bytes - l.base.bytes
+		sum.pkts += st.pkts - l.base.pkts
+		sum.dropped += st.dropped - l.base.dropped
+		sum.overlimits += st.overlimits - l.base.overlimits
 	}
-	var err error
-	switch {
-	case ri >= 0 && l.rates[ri].bps > 0:
-		_, err = l.tc(tbfArgs(l.dev, l.rates[ri], l.burst)...)
-		if err == nil {
-			l.shaped = ri
+	if ri < 0 || l.rates[ri].bps == 0 {
+		if l.shaped < 0 {
+			return nil
 		}
-	case l.shaped >= 0:
-		_, err = l.tc("qdisc", "del", "dev", l.dev, "root")
-		if err == nil {
-			l.shaped = -1
-		}
+		l.shaped = -1
+		_, err := l.tc("qdisc", "del", "dev", l.dev, "root")
+		return err
+	}
+	if _, err := l.tc(tbfArgs(l.dev, l.rates[ri], l.burst)...); err != nil {
+		return err
+	}
+	l.shaped = ri
+	out, err := l.tc("-s", "qdisc", "show", "dev", l.dev)
+	if err == nil {
+		l.base, err = parseTbfStats(out)
 	}
 	return err
 }
@@ -154,15 +162,17 @@ func (l *linkBench) shape(ri int) error {
 // run relays the message relays times through every peer at every rate:
 // per round, the rates in turn and at each all peers, both orders rotating
 // between rounds so that no peer or rate always goes first. It prints the
-// throughput table and the proxies' CPU per relay.
+// throughput table, the CPU the relays took and tbf's counters.
 func (l *linkBench) run(w io.Writer, peers []*peer, relays int) error {
 	l.shaped, l.stats = -1, make([]tbfStats, len(l.rates))
 	thr := make([][][]float64, len(l.rates)) // [rate][peer] MiB/s
 	cpu := make([][]time.Duration, len(l.rates))
+	busy, wall := make([]time.Duration, len(l.rates)), make([]time.Duration, len(l.rates))
 	for i := range l.rates {
 		thr[i] = make([][]float64, len(peers))
 		cpu[i] = make([]time.Duration, len(peers))
 	}
+	self := os.Getpid()
 	t0 := time.Now()
 	for t := range relays {
 		for j := range l.rates {
@@ -171,17 +181,24 @@ func (l *linkBench) run(w io.Writer, peers []*peer, relays int) error {
 			if err := l.shape(ri); err != nil {
 				return err
 			}
+			b0, w0 := machineBusy(), time.Now()
 			for i := range peers {
 				k := (i + t) % len(peers)
 				p := peers[k]
-				c0 := cpuTime(p.cmd)
+				pid := self // direct: the client and sink, this process
+				if p.cmd != nil {
+					pid = p.cmd.Process.Pid
+				}
+				c0 := schedCPU(pid)
 				d, err := relay(p.addr, l.src, l.ns)
 				if err != nil {
 					return fmt.Errorf("%s at %s: %w", p.name, r.name, err)
 				}
-				cpu[ri][k] += cpuTime(p.cmd) - c0
+				cpu[ri][k] += schedCPU(pid) - c0
 				thr[ri][k] = append(thr[ri][k], 10/d.Seconds())
 			}
+			busy[ri] += machineBusy() - b0
+			wall[ri] += time.Since(w0)
 		}
 		fmt.Fprintf(os.Stderr, "smtpbench: link round %d/%d done after %v\n", t+1, relays, time.Since(t0).Round(time.Second))
 	}
@@ -193,21 +210,32 @@ func (l *linkBench) run(w io.Writer, peers []*peer, relays int) error {
 		names[i] = p.name
 	}
 	linkTable(w, l.rates, names, thr)
-	fmt.Fprintf(w, "\n| proxy CPU ms per 10 MiB relay (mean of %d) |", relays)
+	// CPU: the proxy process's own time (not the softirq work the kernel
+	// charges to whoever it interrupts), and the whole machine's.
+	fmt.Fprintf(w, "\n| CPU ms per 10 MiB relay (mean of %d) |", relays)
 	for _, r := range l.rates {
 		fmt.Fprintf(w, " %s |", r.label())
 	}
 	fmt.Fprintf(w, "\n|---|%s\n", strings.Repeat("---:|", len(l.rates)))
 	for k, p := range peers {
-		if p.cmd == nil || p.key == "socat" { // socat forks a process per connection
+		name := p.name + ": the proxy process"
+		switch {
+		case p.key == "socat": // a process per connection, not counted
 			continue
+		case p.cmd == nil:
+			name = p.name + ": client and sink (smtpbench)"
 		}
-		fmt.Fprintf(w, "| %s |", p.name)
+		fmt.Fprintf(w, "| %s |", name)
 		for ri := range l.rates {
 			fmt.Fprintf(w, " %.1f |", ms(cpu[ri][k])/float64(relays))
 		}
 		fmt.Fprintln(w)
 	}
+	fmt.Fprintf(w, "| machine: %% of its %d CPUs busy during the relays (everyone's) |", runtime.NumCPU())
+	for ri := range l.rates {
+		fmt.Fprintf(w, " %.0f%% |", 100*busy[ri].Seconds()/wall[ri].Seconds()/float64(runtime.NumCPU()))
+	}
+	fmt.Fprintln(w)
 	// The shaping's own account. tc counts an offload (GSO) packet as its
 	// segments, so bytes per packet is the wire size of a segment, headers
 	// included (~1514), which the payload ceiling above assumes; drops
@@ -274,4 +302,32 @@ func linkTable(w io.Writer, rates []linkRate, names []string, thr [][][]float64)
 		}
 		fmt.Fprintln(w)
 	}
+}
+
+// schedCPU is the CPU time process pid has run, all its threads, to the
+// nanosecond: the scheduler's clock of the process (clock_getcpuclockid),
+// where /proc's utime and stime are sampled in 10 ms ticks, too coarse
+// for relays of a few milliseconds.
+func schedCPU(pid int) time.Duration {
+	var ts unix.Timespec
+	// CPUCLOCK_SCHED of the whole process: ((^pid) << 3) | 2.
+	if err := unix.ClockGettime(int32((^pid)<<3|2), &ts); err != nil {
+		check(fmt.Errorf("CPU clock of pid %d: %w", pid, err))
+	}
+	return time.Duration(ts.Nano())
+}
+
+// machineBusy is the time all CPUs have spent out of idle and iowait
+// (user, nice, system, irq, softirq; not steal), from /proc/stat.
+func machineBusy() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	check(err)
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal ...
+	var ticks int64
+	for _, i := range []int{1, 2, 3, 6, 7} {
+		v, _ := strconv.ParseInt(f[i], 10, 64)
+		ticks += v
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }

@@ -115,6 +115,35 @@ func TestParseTbfStats(t *testing.T) {
 	}
 }
 
+// burn spins until this process has used d more CPU time.
+func burn(d time.Duration) {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts)
+	for end := ts.Nano() + d.Nanoseconds(); ts.Nano() < end; {
+		unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts)
+	}
+}
+
+func TestSchedCPU(t *testing.T) {
+	var a, b unix.Timespec
+	unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &a)
+	s0 := schedCPU(os.Getpid())
+	m0 := machineBusy()
+	burn(100 * time.Millisecond)
+	s1 := schedCPU(os.Getpid())
+	m1 := machineBusy()
+	unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &b)
+	// The process's own clock, read through its pid, lies between two
+	// reads of the clock of the calling process.
+	if s0 < time.Duration(a.Nano()) || s1 > time.Duration(b.Nano()) || s1-s0 < 100*time.Millisecond {
+		t.Errorf("schedCPU: %v then %v, want within [%v, %v] and 100ms apart", s0, s1, time.Duration(a.Nano()), time.Duration(b.Nano()))
+	}
+	// /proc/stat samples in ticks: the burn shows, roughly.
+	if m1-m0 < 30*time.Millisecond {
+		t.Errorf("machineBusy rose by %v over a 100ms burn", m1-m0)
+	}
+}
+
 // newNetns returns a new, empty network namespace (its loopback down),
 // made on a thread that is then thrown away.
 func newNetns(t *testing.T) *os.File {
