@@ -9,13 +9,13 @@
 # touches nothing but the namespace and veth pair it creates, which a trap
 # deletes however it ends.
 # Usage: benchmarks/splitter/link.sh [RELAYS] [RATES] [smtpbench flags]
-# (RELAYS per peer and rate, default 20; RATES in tc's units, comma-separated,
-# none for the unshaped veth; default 1gbit,2.5gbit,5gbit,7.5gbit,10gbit,none;
+# (RELAYS per peer and rate, default 30; RATES in tc's units, comma-separated,
+# none for the unshaped veth; default 1, 2.5, 5, 6, 7, 8, 9 and 10 gbit, and none;
 # smtpbench flags e.g. -peers direct,splitter,socat or -burst 1ms).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-relays=${1:-20}
-rates=${2:-1gbit,2.5gbit,5gbit,7.5gbit,10gbit,none}
+relays=${1:-30}
+rates=${2:-1gbit,2.5gbit,5gbit,6gbit,7gbit,8gbit,9gbit,10gbit,none}
 shift $(($# < 2 ? $# : 2))
 if [ "$(id -u)" != 0 ]; then
 	echo "link.sh: skipped: needs root (network namespace, veth, tc)" >&2
