@@ -23,9 +23,10 @@ cd "$here/.."
 go build -o "$tmp/smtpbench" ./splitter/smtpbench
 # The six "english" countries' IPv4 networks, aggregated (111,906 prefixes:
 # the full seed list), and its first 20,000; both with 127.0.0.0/9 so that
-# loopback sources in 127.0-127 count as English.
+# loopback sources in 127.0-127 count as English (and with $LIST_EXTRA's
+# prefixes: link.sh's client).
 go run ./cmd/netlist -family 4 "$db" US CA GB AU NZ IE | "$tmp/cidrmerge" -q >"$tmp/full.txt"
 head -n 20000 "$tmp/full.txt" >"$tmp/20k.txt"
-echo 127.0.0.0/9 | tee -a "$tmp/full.txt" >>"$tmp/20k.txt"
+printf '%s\n' 127.0.0.0/9 ${LIST_EXTRA:-} | tee -a "$tmp/full.txt" >>"$tmp/20k.txt"
 echo "lists: $(wc -l <"$tmp/20k.txt") and $(wc -l <"$tmp/full.txt") entries; $(nproc) CPUs; $(uname -r)" >&2
 "$tmp/smtpbench" -list20k "$tmp/20k.txt" -listfull "$tmp/full.txt" -splitter "$tmp/splitter" -trials "$trials" -dur "$dur" "$@"

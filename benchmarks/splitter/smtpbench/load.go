@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -100,10 +101,17 @@ var message = func() []byte {
 }()
 
 // relay sends the message through addr from src and returns the time from
-// the first byte of the message to the server's 250.
-func relay(addr string, src net.IP) (time.Duration, error) {
+// the first byte of the message to the server's 250. With ns non-nil the
+// client's socket is created in that network namespace (link mode).
+func relay(addr string, src net.IP, ns *os.File) (time.Duration, error) {
 	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: src}}
-	c, err := d.Dial("tcp", addr)
+	var c net.Conn
+	var err error
+	if ns == nil {
+		c, err = d.Dial("tcp", addr)
+	} else {
+		err = inNetns(ns, func() (err error) { c, err = d.Dial("tcp", addr); return err })
+	}
 	if err != nil {
 		return 0, err
 	}

@@ -6,6 +6,12 @@
 //
 //	smtpbench -list20k L -listfull F -splitter BIN [-trials 3] [-dur 3s]
 //	smtpbench -median RUN1 RUN2 RUN3   # cell-by-cell median of runs' tables
+//	smtpbench ... -netns NS -linkdev DEV -rates 1gbit,10gbit,none  # link mode
+//
+// Link mode (../link.sh, which makes the namespace and veth pair) measures
+// only the relay, from a client in network namespace NS whose veth DEV is
+// shaped with tc tbf to each rate in turn; the peers listen on this
+// namespace's end of the pair.
 //
 // All peers enforce one policy on one entry point: sources outside the
 // list go to sink "strict"; listed ones below 127.64.0.0 to "a", the rest
@@ -48,8 +54,9 @@ type peer struct {
 	ref, relayOnly bool
 }
 
-func freePort() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// freePort is a free port on host, as host:port.
+func freePort(host string) string {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		panic(err)
 	}
@@ -69,6 +76,12 @@ func main() {
 	med := flag.Bool("median", false, "print the cell-by-cell median of the tables in the files named as arguments (runs of run.sh)")
 	concList := flag.String("conc", "1,16,128", "client concurrencies, comma-separated; empty for none")
 	relays := flag.Int("relays", 5, "10 MiB relays per peer")
+	linkNS := flag.String("netns", "", "link mode (../link.sh): relays only, from a client in this network namespace (ip netns), over a veth pair shaped to each of -rates")
+	linkAddr := flag.String("linkaddr", "10.201.0.1", "link mode: this namespace's veth address, where the peers and sink a listen")
+	linkSrc := flag.String("linksrc", "10.201.0.2", "link mode: the client's address in -netns")
+	linkDev := flag.String("linkdev", "", "link mode: the client's veth in -netns, its egress shaped by tc tbf")
+	rateList := flag.String("rates", "1gbit,2.5gbit,5gbit,6gbit,7gbit,8gbit,9gbit,10gbit,none", "link mode: the link's rates in tc's units (kbit, mbit, gbit), none for the unshaped veth")
+	burst := flag.Duration("burst", 300*time.Microsecond, "link mode: tbf's bucket, as time at the rate (at least 128 KiB; 300µs held the direct relay within 1–2% of the rate here, 100µs fell 7% short at 10 Gbit/s, 1ms overshot by 5–10%)")
 	flag.Parse()
 	if *med {
 		check(medianTables(flag.Args()))
@@ -87,6 +100,23 @@ func main() {
 		}
 		concs = append(concs, c)
 	}
+	// Link mode: the peers listen on the veth's address, where the client
+	// in the other namespace reaches them.
+	host := "127.0.0.1"
+	var link *linkBench
+	if *linkNS != "" {
+		rates, err := parseRates(*rateList)
+		check(err)
+		ns, err := os.Open("/run/netns/" + *linkNS)
+		check(err)
+		defer ns.Close()
+		src := net.ParseIP(*linkSrc)
+		if src == nil || *linkDev == "" || net.ParseIP(*linkAddr) == nil {
+			check(fmt.Errorf("-netns needs -linkdev, and addresses in -linkaddr and -linksrc"))
+		}
+		host = *linkAddr
+		link = &linkBench{ns: ns, nsName: *linkNS, dev: *linkDev, src: src, rates: rates, burst: *burst}
+	}
 	tmp, err := os.MkdirTemp("", "smtpbench")
 	check(err)
 	defer os.RemoveAll(tmp)
@@ -97,6 +127,11 @@ func main() {
 		check(err)
 	}
 	a, b, strict := sinks[0].addr(), sinks[1].addr(), sinks[2].addr()
+	directAddr := a
+	if link != nil {
+		directAddr, err = sinks[0].listenAlso(host)
+		check(err)
+	}
 
 	haproxy := func(addr string) func(string) (*exec.Cmd, error) {
 		return func(list string) (*exec.Cmd, error) {
@@ -203,14 +238,14 @@ stream {
 		}
 	}
 	peers := []*peer{
-		{key: "direct", name: "direct (floor)", addr: a},
-		{key: "haproxy", name: "HAProxy " + version("haproxy", "-v"), addr: freePort()},
-		{key: "nginx", name: "nginx stream " + version("nginx", "-v"), addr: freePort()},
-		{key: "splitter", name: "geosteer splitter, event loop", addr: freePort()},
-		{key: "splitter-goroutine", name: "geosteer splitter, goroutines", addr: freePort()},
-		{key: "splitter-base", name: "geosteer splitter, event loop, -base binary", addr: freePort()},
-		{key: "goproxy", name: "reference: naive Go proxy (io.Copy)", addr: freePort(), ref: true},
-		{key: "socat", name: "reference: socat " + version("socat", "-V"), addr: freePort(), ref: true, relayOnly: true},
+		{key: "direct", name: "direct (floor)", addr: directAddr},
+		{key: "haproxy", name: "HAProxy " + version("haproxy", "-v"), addr: freePort(host)},
+		{key: "nginx", name: "nginx stream " + version("nginx", "-v"), addr: freePort(host)},
+		{key: "splitter", name: "geosteer splitter, event loop", addr: freePort(host)},
+		{key: "splitter-goroutine", name: "geosteer splitter, goroutines", addr: freePort(host)},
+		{key: "splitter-base", name: "geosteer splitter, event loop, -base binary", addr: freePort(host)},
+		{key: "goproxy", name: "reference: naive Go proxy (io.Copy)", addr: freePort(host), ref: true},
+		{key: "socat", name: "reference: socat " + version("socat", "-V"), addr: freePort(host), ref: true, relayOnly: true},
 	}
 	for _, p := range peers {
 		switch p.key {
@@ -254,6 +289,18 @@ stream {
 	procs := slices.DeleteFunc(slices.Clone(peers), func(p *peer) bool { return p.start == nil })
 	routers := slices.DeleteFunc(slices.Clone(procs), func(p *peer) bool { return p.ref })
 	loaded := slices.DeleteFunc(slices.Clone(peers), func(p *peer) bool { return p.relayOnly })
+
+	if link != nil {
+		err := startAll(procs, *list20k)
+		if err == nil {
+			err = link.run(os.Stdout, peers, *relays)
+		}
+		for _, p := range procs {
+			stop(p.cmd)
+		}
+		check(err)
+		return
+	}
 
 	// Start-up time and memory with the full list, then restart with the
 	// 20k list for the load runs.
@@ -330,7 +377,7 @@ stream {
 		for i := range peers {
 			p := peers[(i+t)%len(peers)]
 			cpu0, self0 := cpuTime(p.cmd), procCPU(me)
-			d, err := relay(p.addr, net.IPv4(127, 1, 0, 1))
+			d, err := relay(p.addr, net.IPv4(127, 1, 0, 1), nil)
 			check(wrap(p.name, err))
 			relayCPU[p.name] += cpuTime(p.cmd) - cpu0
 			relaySelf[p.name] += procCPU(me) - self0
@@ -371,6 +418,25 @@ stream {
 			fmt.Printf("| %s | %.0f | %s | %.1f | %.1f | %.1f |\n", p.name, t, ratio, proxy, self, proxy+self)
 		}
 	}
+}
+
+// startAll starts the peers' processes with list and waits until each
+// answers; on an error it stops those it started.
+func startAll(procs []*peer, list string) error {
+	for _, p := range procs {
+		cmd, err := p.start(list)
+		if err == nil {
+			p.cmd = cmd
+			_, err = waitReady(p.addr)
+		}
+		if err != nil {
+			for _, q := range procs {
+				stop(q.cmd)
+			}
+			return wrap(p.name, err)
+		}
+	}
+	return nil
 }
 
 // table prints the main table: connections, latency, CPU, relay, memory

@@ -20,19 +20,32 @@ func newSink(name string) (*sink, error) {
 		return nil, err
 	}
 	s := &sink{name, ln}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go s.session(c)
-		}
-	}()
+	go s.serve(ln)
 	return s, nil
 }
 
+func (s *sink) serve(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go s.session(c)
+	}
+}
+
 func (s *sink) addr() string { return s.ln.Addr().String() }
+
+// listenAlso serves the sink on host too (a free port; for link mode's
+// direct path, from the client's namespace) and returns that address.
+func (s *sink) listenAlso(host string) (string, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return "", err
+	}
+	go s.serve(ln)
+	return ln.Addr().String(), nil
+}
 
 func (s *sink) session(c net.Conn) {
 	defer c.Close()
