@@ -20,7 +20,6 @@
 package main
 
 import (
-	"bytes"
 	"flag"
 	"fmt"
 	"net"
@@ -76,6 +75,7 @@ func main() {
 	med := flag.Bool("median", false, "print the cell-by-cell median of the tables in the files named as arguments (runs of run.sh)")
 	concList := flag.String("conc", "1,16,128", "client concurrencies, comma-separated; empty for none")
 	relays := flag.Int("relays", 5, "10 MiB relays per peer")
+	trialsOut := flag.String("trialsout", "", "also write every load trial's figures to this file, tab-separated (conc, trial, peer, conn/s, p50 ms, p99 ms, CPU µs/conn): per-trial ratios between peers measured minutes apart at most")
 	linkNS := flag.String("netns", "", "link mode (../link.sh): relays only, from a client in this network namespace (ip netns), over a veth pair shaped to each of -rates")
 	linkAddr := flag.String("linkaddr", "10.201.0.1", "link mode: this namespace's veth address, where the peers and sink a listen")
 	linkSrc := flag.String("linksrc", "10.201.0.2", "link mode: the client's address in -netns")
@@ -338,6 +338,13 @@ stream {
 		}
 	}()
 
+	var tw *os.File
+	if *trialsOut != "" {
+		tw, err = os.Create(*trialsOut)
+		check(err)
+		defer tw.Close()
+		fmt.Fprintln(tw, "conc\ttrial\tpeer\tconn_s\tp50_ms\tp99_ms\tcpu_us")
+	}
 	res := map[string]map[int]*result{}
 	for _, p := range peers {
 		res[p.name] = map[int]*result{}
@@ -360,8 +367,13 @@ stream {
 				r.rate = append(r.rate, float64(n)/dur.Seconds())
 				r.p50 = append(r.p50, ms(percentile(lat, 0.50)))
 				r.p99 = append(r.p99, ms(percentile(lat, 0.99)))
+				cpu := 0.0
 				if n > 0 {
-					r.cpu = append(r.cpu, (cpu1-cpu0).Seconds()*1e6/float64(n))
+					cpu = (cpu1 - cpu0).Seconds() * 1e6 / float64(n)
+					r.cpu = append(r.cpu, cpu)
+				}
+				if tw != nil {
+					fmt.Fprintf(tw, "%d\t%d\t%s\t%.1f\t%.3f\t%.3f\t%.1f\n", c, t, p.key, r.rate[len(r.rate)-1], r.p50[len(r.p50)-1], r.p99[len(r.p99)-1], cpu)
 				}
 				r.errs += errs
 				time.Sleep(200 * time.Millisecond)
@@ -542,9 +554,11 @@ func stop(cmd *exec.Cmd) {
 	}
 }
 
-// cpuTime is the process's user+system time from /proc (10ms ticks). On
-// loopback it includes the receiving side's TCP work, which the kernel runs
-// in the sender's context and charges to it.
+// cpuTime is the process's CPU time, all threads, to the nanosecond
+// (schedCPU; /proc's utime and stime come in 10 ms ticks, too coarse for a
+// relay of a few milliseconds). On loopback it includes the receiving
+// side's TCP work, which the kernel runs in the sender's context and
+// charges to it.
 func cpuTime(cmd *exec.Cmd) time.Duration {
 	if cmd == nil {
 		return 0
@@ -552,14 +566,7 @@ func cpuTime(cmd *exec.Cmd) time.Duration {
 	return procCPU(cmd.Process.Pid)
 }
 
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	check(err)
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	u, _ := strconv.Atoi(f[11])
-	s, _ := strconv.Atoi(f[12])
-	return time.Duration(u+s) * 10 * time.Millisecond
-}
+func procCPU(pid int) time.Duration { return schedCPU(pid) }
 
 // rss is the process's resident set in MiB.
 func rss(pid int) float64 {
