@@ -477,7 +477,10 @@ func testTimeouts(t *testing.T, eng Engine) {
 	if l := c.line(); l != "" {
 		t.Errorf("idle client got %q", l)
 	}
-	if d := time.Since(t0); d < 500*time.Millisecond || d > 3*time.Second {
+	// The splitter's idle clock starts when it relays the banner, before
+	// this client has read it (CI saw 496.6 ms here): the lower bound
+	// allows for that delay.
+	if d := time.Since(t0); d < 400*time.Millisecond || d > 3*time.Second {
 		t.Errorf("idle client closed after %v, want about 500-625ms", d)
 	}
 	c = dial(t, tb.s, netip.MustParseAddr("127.1.0.1"), mx1)
