@@ -472,23 +472,6 @@ type bits6 struct {
 	nodes []uint32
 	keys  []uint64
 	wide  []a6
-	skips []skip6
-}
-
-// A skip6 compresses the path to a cluster: a chunk, three or more levels
-// below the top, whose boundaries and split /64s all lie in one aligned
-// subchunk [lo, hi] much narrower than itself (runs of /64s packed at the
-// bottom of a wide chunk). Node levels over such a chunk would each select
-// the same single entry; the skip compares the high word with the
-// cluster's ends instead, and goes on below the cluster's start with the
-// remaining bits of the address (hi<<used), or ends at the state below or
-// above the cluster. A skip entry in nodes holds skip6At in bits 26–31 and
-// its index in skips; the fixed levels of the descent never meet one.
-type skip6 struct {
-	lo, hi       uint64 // the cluster's first and last /64
-	child        uint32 // the cluster's entry
-	below, above uint32 // the terminals of the chunk outside the cluster
-	used         uint32 // the bits above the cluster: 64 less its width
 }
 
 const (
@@ -501,7 +484,6 @@ const (
 	leaf6Wide = 8 // a wide leaf: 128 bytes
 	nodes6Out = 2 // the block of two out terminals
 	nodes6In  = 4 // and of two in terminals
-	skip6At   = 1 // a skip entry's bits 26–31: no node has a stride of 63
 )
 
 // node6 returns the node entry of a block of 1<<s entries at off.
@@ -622,7 +604,6 @@ func (c chunk6) need() int {
 const (
 	strideBudget = 2
 	topBudget    = 4
-	skipStrides  = 2 // a skip6 takes the place of at least two levels
 )
 
 // stride returns the stride of a node over c: the fewest bits that divide c
@@ -664,52 +645,9 @@ func compileBits6(rs []r6, top *[1 << 16]uint32) (bits6, error) {
 		})
 		return node6(s, off)
 	}
-	// skip returns a skip entry for d, at the given level, which would
-	// take a node of stride s, if d's keys lie in a subchunk narrower by
-	// at least skipStrides strides of s, so that the skip saves node
-	// levels. The fixed levels, down to the second, take no skips.
-	var low func(d chunk6, level int) uint32
-	skip := func(d chunk6, s, level int) (uint32, bool) {
-		if level < 3 {
-			return 0, false
-		}
-		first, last := ^uint64(0), uint64(0)
-		if len(d.bs) > 0 {
-			first, last = d.bs[0], d.bs[len(d.bs)-1]
-		}
-		if len(d.split) > 0 {
-			first, last = min(first, d.split[0]), max(last, d.split[len(d.split)-1])
-		}
-		w := uint(bits.Len64(first ^ last))
-		if int(d.width-w) < skipStrides*s {
-			return 0, false
-		}
-		c := chunk6{lo: first &^ (1<<w - 1), width: w, in: d.in}
-		a := 0
-		for a < len(d.bs) && d.bs[a] <= c.lo {
-			a++
-			c.in = !c.in
-		}
-		c.bs, c.split = d.bs[a:], d.split
-		if len(t.skips) > node6Mask {
-			err = errTooLarge
-			return 0, false
-		}
-		x := low(c, 3)
-		t.skips = append(t.skips, skip6{
-			lo: c.lo, hi: c.lo | (1<<w - 1), child: x,
-			below: b2u32(d.in) * term6In,
-			above: b2u32(d.in != (len(d.bs)%2 == 1)) * term6In,
-			used:  uint32(64 - w),
-		})
-		return skip6At<<node6At | uint32(len(t.skips)-1), true
-	}
-	// low returns the entry of a chunk at the given level (2 or more)
-	// below the top; lowAt the same for the level below.
-	lowAt := func(level int) func(chunk6) uint32 {
-		return func(d chunk6) uint32 { return low(d, level) }
-	}
-	low = func(d chunk6, level int) uint32 {
+	// low returns the entry of a chunk at the second level or below.
+	var low func(d chunk6) uint32
+	low = func(d chunk6) uint32 {
 		if len(d.split) > 0 {
 			// The whole boundaries in the chunk, after its start.
 			start := a6{d.lo, 0}
@@ -736,20 +674,13 @@ func compileBits6(rs []r6, top *[1 << 16]uint32) (bits6, error) {
 			}
 			// Isolate the split /64s in as few levels as memory allows.
 			s := max(d.stride(strideBudget), min(bits.Len(uint(strideBudget*(j-i))), 16, int(d.width)), 1)
-			if e, ok := skip(d, s, level); ok {
-				return e
-			}
-			return block(d, s, lowAt(level+1))
+			return block(d, s, low)
 		}
 		switch {
 		case len(d.bs) == 0:
 			return b2u32(d.in) * term6In
 		case len(d.bs) > leaf6Keys:
-			s := max(d.stride(strideBudget), 1)
-			if e, ok := skip(d, s, level); ok {
-				return e
-			}
-			return block(d, s, lowAt(level+1))
+			return block(d, max(d.stride(strideBudget), 1), low)
 		}
 		if len(leaves) > term6Leaf {
 			err = errTooLarge
@@ -765,7 +696,7 @@ func compileBits6(rs []r6, top *[1 << 16]uint32) (bits6, error) {
 		if len(e.split) == 0 && len(e.bs) == 0 {
 			return node6(1, nodes6Out+int(b2u32(e.in))*(nodes6In-nodes6Out))
 		}
-		return block(e, max(e.stride(strideBudget), 1), lowAt(2))
+		return block(e, max(e.stride(strideBudget), 1), low)
 	}
 	root := chunk6{0, 64, bs, split, in0}
 	root.subchunks(16, func(c int, d chunk6) {

@@ -19,25 +19,6 @@ func depth6(t *testing.T, v *bits6, hi uint64) int {
 	}
 	used, d := 16, 0
 	for n>>node6At != 0 {
-		if n>>node6At == skip6At {
-			if d < 2 || int(n&node6Mask) >= len(v.skips) {
-				t.Fatalf("%016x: skip %d at depth %d", hi, n&node6Mask, d)
-			}
-			r := v.skips[n&node6Mask]
-			if mask := uint64(1)<<(64-r.used) - 1; r.used < 16+uint32(d) || r.lo&mask != 0 || r.hi != r.lo|mask {
-				t.Fatalf("%016x: skip to [%016x, %016x] of width %d", hi, r.lo, r.hi, 64-r.used)
-			}
-			switch {
-			case hi < r.lo:
-				n = r.below
-			case hi > r.hi:
-				n = r.above
-			default:
-				n, used = r.child, int(r.used)
-			}
-			d++
-			continue
-		}
 		s := 64 - int(n>>node6At)
 		used += s
 		if s < 1 || s > 16 || used > 64 {

@@ -122,20 +122,6 @@ func (s *Set) contains(addr netip.Addr) bool {
 		// A chunk too dense for three levels: rare, so that this
 		// branch is predicted.
 		q = n >> node6At
-		if q == skip6At {
-			// A cluster narrow for its chunk: its ends, then the bits
-			// below its start.
-			r := &t.v6.skips[n&node6Mask]
-			n = r.child
-			if hi < r.lo {
-				n = r.below
-			}
-			if hi > r.hi {
-				n = r.above
-			}
-			x = hi << (r.used & 63)
-			continue
-		}
 		n = nodes[n&node6Mask+uint32(x>>(q&63))]
 		x <<= -q & 63
 	}
