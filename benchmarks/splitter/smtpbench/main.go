@@ -388,11 +388,11 @@ stream {
 	for t := range *relays {
 		for i := range peers {
 			p := peers[(i+t)%len(peers)]
-			cpu0, self0 := cpuTime(p.cmd), procCPU(me)
+			cpu0, self0 := cpuTime(p.cmd), schedCPU(me)
 			d, err := relay(p.addr, net.IPv4(127, 1, 0, 1), nil)
 			check(wrap(p.name, err))
 			relayCPU[p.name] += cpuTime(p.cmd) - cpu0
-			relaySelf[p.name] += procCPU(me) - self0
+			relaySelf[p.name] += schedCPU(me) - self0
 			thr[p.name] = append(thr[p.name], 10/d.Seconds())
 		}
 	}
@@ -563,10 +563,8 @@ func cpuTime(cmd *exec.Cmd) time.Duration {
 	if cmd == nil {
 		return 0
 	}
-	return procCPU(cmd.Process.Pid)
+	return schedCPU(cmd.Process.Pid)
 }
-
-func procCPU(pid int) time.Duration { return schedCPU(pid) }
 
 // rss is the process's resident set in MiB.
 func rss(pid int) float64 {
